@@ -1,0 +1,103 @@
+/**
+ * The adapter conformance harness: starts a real Express, Fastify or Koa
+ * server on loopback (port 0) from one framework-neutral description, so the
+ * same named cases run against every adapter.
+ *
+ * A case describes routes and "middleware": for each framework, how to wire
+ * the @cortex adapter under test. Each framework's driver lives in its own
+ * file and knows nothing about any @cortex feature.
+ */
+import type { AddressInfo } from 'node:net'
+import type { RequestInfo } from '@cortex/core'
+
+export type FrameworkName = 'express' | 'express4' | 'fastify' | 'koa' | 'koa2'
+
+/** The reply a route handler gives, framework-free. */
+export interface RouteReply {
+  status?: number
+  body?: unknown
+  headers?: Record<string, string>
+  /** Milliseconds to wait before replying (simulated work). */
+  delayMs?: number
+}
+
+export interface RouteSpec {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE'
+  /** A route template in the common `:param` syntax, e.g. `/users/:id`. */
+  path: string
+  /**
+   * Builds the reply from what the adapter reported about the request.
+   * Default: 200 with the RequestInfo as JSON.
+   */
+  handler?: (info: RequestInfo, extras: Record<string, unknown>) => RouteReply | Promise<RouteReply>
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: each driver passes its own framework's app object.
+type AnyApp = any
+
+/** How to wire one concern into each framework, applied before the routes. */
+export interface Middleware {
+  express?: (app: AnyApp) => void
+  fastify?: (app: AnyApp) => void | Promise<void>
+  koa?: (app: AnyApp) => void
+}
+
+export interface ServerSetup {
+  routes: RouteSpec[]
+  middleware?: Middleware[]
+  /** Framework trust-proxy setting (Express `trust proxy`, Fastify `trustProxy`, Koa `proxy`). */
+  trustProxy?: boolean
+  /**
+   * Per framework: pulls extra facts out of the framework request for
+   * handlers (e.g. `req.powerMode`); receives the framework request/context.
+   */
+  extras?: (frameworkRequest: AnyApp) => Record<string, unknown>
+}
+
+export interface RunningServer {
+  framework: FrameworkName
+  /** Base URL, e.g. `http://127.0.0.1:39123`. */
+  url: string
+  close(): Promise<void>
+}
+
+export interface FrameworkDriver {
+  name: FrameworkName
+  /** Which adapter family this driver uses (express4 uses the Express adapter). */
+  family: 'express' | 'fastify' | 'koa'
+  start(setup: ServerSetup): Promise<RunningServer>
+}
+
+/** Resolves once an http.Server listens on 127.0.0.1:0; returns its base URL. */
+export function listen(server: import('node:http').Server): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo
+      resolve(`http://127.0.0.1:${port}`)
+    })
+  })
+}
+
+/** Closes an http.Server, ending idle keep-alive sockets so tests never hang. */
+export function close(server: import('node:http').Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.close((err) => (err ? reject(err) : resolve()))
+    server.closeAllConnections?.()
+  })
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/** Runs a handler and fills the defaults of its reply. */
+export async function reply(
+  route: RouteSpec,
+  info: RequestInfo,
+  extras: Record<string, unknown>,
+): Promise<Required<Omit<RouteReply, 'delayMs'>>> {
+  const r = route.handler ? await route.handler(info, extras) : { body: info }
+  if (r.delayMs) await sleep(r.delayMs)
+  return { status: r.status ?? 200, body: r.body ?? null, headers: r.headers ?? {} }
+}

@@ -1,0 +1,23 @@
+/**
+ * @cortex/conformance — the drivers and helpers the shared adapter cases use.
+ * Each concern's cases live in `<concern>.test.ts` beside this file and run
+ * against every driver in `drivers`.
+ */
+import { express4Driver, expressDriver } from './express-driver.js'
+import { fastifyDriver } from './fastify-driver.js'
+import type { FrameworkDriver } from './harness.js'
+import { koa2Driver, koaDriver } from './koa-driver.js'
+
+export * from './harness.js'
+
+/** Every framework version the adapters promise to support. */
+export const drivers: readonly FrameworkDriver[] = [
+  expressDriver,
+  express4Driver,
+  fastifyDriver,
+  koaDriver,
+  koa2Driver,
+]
+
+/** One driver per adapter family, for cases that compare families (and are slower). */
+export const primaryDrivers: readonly FrameworkDriver[] = [expressDriver, fastifyDriver, koaDriver]

@@ -1,0 +1,47 @@
+/** Drives Koa 3 and Koa 2 (with @koa/router) through the @cortex/koa adapter. */
+import { createServer } from 'node:http'
+import { requestInfo } from '@cortex/koa'
+import Router from '@koa/router'
+import Koa3 from 'koa'
+// @ts-expect-error koa2 is an npm alias of koa@2 and shares its types
+import Koa2 from 'koa2'
+import { close, type FrameworkDriver, listen, reply, type ServerSetup } from './harness.js'
+
+async function jsonBody(ctx: Koa3.Context): Promise<unknown> {
+  if (!ctx.is('application/json')) return undefined
+  const chunks: Buffer[] = []
+  for await (const chunk of ctx.req) chunks.push(chunk as Buffer)
+  const text = Buffer.concat(chunks).toString('utf8')
+  return text ? JSON.parse(text) : undefined
+}
+
+function driver(name: 'koa' | 'koa2', Koa: typeof Koa3): FrameworkDriver {
+  return {
+    name,
+    family: 'koa',
+    async start(setup: ServerSetup) {
+      const app = new Koa()
+      app.proxy = setup.trustProxy ?? false
+      for (const m of setup.middleware ?? []) m.koa?.(app)
+      const router = new Router()
+      for (const route of setup.routes) {
+        const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'delete'
+        router[method](route.path, async (ctx) => {
+          await jsonBody(ctx)
+          const r = await reply(route, requestInfo(ctx), setup.extras?.(ctx) ?? {})
+          ctx.status = r.status
+          ctx.set(r.headers)
+          ctx.body = r.body
+        })
+      }
+      app.use(router.routes())
+      app.use(router.allowedMethods())
+      const server = createServer(app.callback())
+      const url = await listen(server)
+      return { framework: name, url, close: () => close(server) }
+    },
+  }
+}
+
+export const koaDriver = driver('koa', Koa3)
+export const koa2Driver = driver('koa2', Koa2 as typeof Koa3)

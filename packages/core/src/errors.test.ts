@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest'
+import { CortexConfigError, CortexError, isCortexError } from './errors.js'
+import { checkKnownKeys, checkNumber, checkOneOf, parseDuration } from './validate.js'
+
+function messageOf(fn: () => unknown): string {
+  try {
+    fn()
+  } catch (err) {
+    expect(isCortexError(err, 'ERR_CORTEX_CONFIG')).toBe(true)
+    expect(err).toBeInstanceOf(CortexConfigError)
+    return (err as Error).message
+  }
+  throw new Error('expected a CortexConfigError')
+}
+
+describe('errors', () => {
+  it('names the option, the value received and what is allowed', () => {
+    const err = new CortexConfigError('limit', -1, 'a positive finite number', 'policy "POST /agents/plan"')
+    expect(err.message).toBe(
+      'Invalid `limit` in policy "POST /agents/plan": expected a positive finite number, got -1',
+    )
+    expect(err.code).toBe('ERR_CORTEX_CONFIG')
+    expect(err).toBeInstanceOf(CortexError)
+  })
+
+  it('matches errors by code even across copies of the package', () => {
+    const foreign = Object.assign(new Error('x'), { code: 'ERR_CORTEX_STORE' })
+    expect(isCortexError(foreign)).toBe(true)
+    expect(isCortexError(foreign, 'ERR_CORTEX_STORE')).toBe(true)
+    expect(isCortexError(foreign, 'ERR_CORTEX_CONFIG')).toBe(false)
+    expect(isCortexError(new Error('x'))).toBe(false)
+    expect(isCortexError(null)).toBe(false)
+  })
+})
+
+describe('validators', () => {
+  it('checkNumber states the allowed range', () => {
+    expect(messageOf(() => checkNumber(-1, 'limit', { min: 0, exclusiveMin: true }))).toContain(
+      'expected a finite number > 0, got -1',
+    )
+    expect(messageOf(() => checkNumber(1.5, 'cores', { min: 1, integer: true }))).toContain('an integer >= 1')
+    expect(messageOf(() => checkNumber('3', 'x'))).toContain('got "3"')
+    expect(checkNumber(5, 'x', { min: 0, max: 10 })).toBe(5)
+  })
+
+  it('checkOneOf lists the allowed values', () => {
+    expect(messageOf(() => checkOneOf('cubicle', 'curve', ['teads', 'linear', 'cubic']))).toBe(
+      'Invalid `curve`: expected one of "teads", "linear", "cubic", got "cubicle"',
+    )
+  })
+
+  it('checkKnownKeys catches typos', () => {
+    expect(messageOf(() => checkKnownKeys({ limit: 1, burts: 2 }, ['limit', 'burst']))).toContain('`burts`')
+  })
+
+  it('parseDuration reads milliseconds and unit strings', () => {
+    expect(parseDuration(250, 'window')).toBe(250)
+    expect(parseDuration('500ms', 'window')).toBe(500)
+    expect(parseDuration('30s', 'window')).toBe(30_000)
+    expect(parseDuration('1m', 'window')).toBe(60_000)
+    expect(parseDuration('1h', 'window')).toBe(3_600_000)
+    expect(parseDuration('30d', 'window')).toBe(2_592_000_000)
+    expect(messageOf(() => parseDuration('soon', 'window'))).toContain('got "soon"')
+    expect(messageOf(() => parseDuration(0, 'window'))).toContain('`window`')
+  })
+})

@@ -1,0 +1,52 @@
+/**
+ * @cortex/core — the pure algorithms every @cortex/* package shares: no
+ * dependencies, no I/O, no timers; time is always a parameter.
+ */
+
+export * from './energy.js'
+export {
+  type BurnRateAlertEvaluation,
+  type BurnRateAlertInput,
+  type BurnRateAlertTier,
+  type BurnRateSeverity,
+  type BurnRateTierInput,
+  type BurnRateTierResult,
+  burnRate,
+  burnRateAlertTable,
+  DEFAULT_BURN_RATE_TIERS,
+  type ErrorBudget,
+  type ErrorBudgetInput,
+  errorBudget,
+  errorRatio,
+  evaluateBurnRateAlerts,
+  MAX_WINDOW_SLOTS,
+  sliRatio,
+  WindowedCounter,
+  type WindowedCounterOptions,
+} from './error-budget.js'
+export {
+  CortexConfigError,
+  CortexError,
+  type CortexErrorCode,
+  describeValue,
+  isCortexError,
+} from './errors.js'
+export {
+  createDwellGate,
+  createHysteresis,
+  type DwellGate,
+  type DwellState,
+  type Hysteresis,
+  type HysteresisOptions,
+  type HysteresisState,
+} from './mode-hysteresis.js'
+export { pathOf, type RequestInfo, UNMATCHED_ROUTE } from './request-info.js'
+export {
+  createTokenBucket,
+  FULL_BUCKET_STATE,
+  NEVER,
+  type TokenBucket,
+  type TokenBucketDecision,
+  type TokenBucketParams,
+} from './token-bucket.js'
+export { checkKnownKeys, checkNumber, checkObject, checkOneOf, parseDuration } from './validate.js'

@@ -1,0 +1,32 @@
+/**
+ * Express's side of the @cortex request port: method, path, the matched
+ * route template (mount path + route path, so nested routers are right) and
+ * the client address as Express resolves it under its `trust proxy` setting.
+ */
+import { pathOf, type RequestInfo } from '@cortex/core'
+import type { Request } from 'express'
+
+/**
+ * The framework-free facts about an Express request.
+ * The route is only known once routing has matched (after `next()` returns,
+ * or inside a route handler); before that it is `undefined`.
+ *
+ * @example
+ * app.get('/users/:id', (req, res) => res.json(requestInfo(req)))
+ * // → { method: 'GET', path: '/users/42', route: '/users/:id', clientAddress: '127.0.0.1' }
+ */
+export function requestInfo(req: Request): RequestInfo {
+  return {
+    method: req.method,
+    path: pathOf(req.originalUrl ?? req.url),
+    route: routeOf(req),
+    clientAddress: req.ip ?? req.socket?.remoteAddress,
+  }
+}
+
+/** Mount path + route path of the matched route, or undefined before/without a match. */
+export function routeOf(req: Request): string | undefined {
+  const path: unknown = req.route?.path
+  if (typeof path !== 'string') return undefined
+  return `${req.baseUrl ?? ''}${path}` || '/'
+}

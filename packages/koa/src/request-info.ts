@@ -1,0 +1,30 @@
+/**
+ * Koa's side of the @cortex request port: method, path, the route template
+ * @koa/router matched (`ctx._matchedRoute`) and the client address as Koa
+ * resolves it under its `proxy` setting.
+ */
+import { pathOf, type RequestInfo } from '@cortex/core'
+import type { Context } from 'koa'
+
+/**
+ * The framework-free facts about a Koa request.
+ * The route is known once @koa/router has matched (after `await next()`).
+ *
+ * @example
+ * router.get('/users/:id', (ctx) => { ctx.body = requestInfo(ctx) })
+ * // → { method: 'GET', path: '/users/42', route: '/users/:id', clientAddress: '127.0.0.1' }
+ */
+export function requestInfo(ctx: Context): RequestInfo {
+  return {
+    method: ctx.method,
+    path: pathOf(ctx.originalUrl ?? ctx.url),
+    route: routeOf(ctx),
+    clientAddress: ctx.ip || ctx.req.socket?.remoteAddress,
+  }
+}
+
+/** The template @koa/router matched, or undefined when no route matched. */
+export function routeOf(ctx: Context): string | undefined {
+  const matched: unknown = (ctx as { _matchedRoute?: unknown })._matchedRoute
+  return typeof matched === 'string' && matched.length > 0 ? matched : undefined
+}
