@@ -40,6 +40,16 @@ export {
   type HysteresisOptions,
   type HysteresisState,
 } from './mode-hysteresis.js'
+export {
+  histogramSamples,
+  type PromCollectorSpec,
+  type PromLabels,
+  type PromMetricType,
+  type PromRegistryLike,
+  type PromSample,
+  registerCollector,
+} from './prom-collector.js'
+export { MAX_SKETCH_BUCKETS, QuantileSketch, type QuantileSketchOptions } from './quantile-sketch.js'
 export { pathOf, type RequestInfo, UNMATCHED_ROUTE } from './request-info.js'
 export {
   createTokenBucket,

@@ -28,17 +28,20 @@ const sketchOptions = fc
 type Options = { relativeAccuracy: number; minValue: number; maxValue: number }
 
 /** Values inside [minValue, maxValue], log-uniform (many orders of magnitude) plus the edges and repeats. */
-function trackedValues(o: Options, maxLength = 300) {
+function trackedValue(o: Options) {
   const lo = Math.log(o.minValue)
   const hi = Math.log(o.maxValue)
-  const value = fc.oneof(
+  return fc.oneof(
     fc
       .double({ min: lo, max: hi, noNaN: true })
       .map((x) => Math.min(o.maxValue, Math.max(o.minValue, Math.exp(x)))),
     fc.double({ min: o.minValue, max: o.maxValue, noNaN: true }),
     fc.constantFrom(o.minValue, o.maxValue, ...[1, 100].filter((v) => v >= o.minValue && v <= o.maxValue)),
   )
-  return fc.array(value, { minLength: 1, maxLength })
+}
+
+function trackedValues(o: Options, maxLength = 300) {
+  return fc.array(trackedValue(o), { minLength: 1, maxLength })
 }
 
 /** Anything a caller might pass: valid, tiny, huge, zero, negative, NaN, infinite. */
@@ -211,12 +214,20 @@ describe('QuantileSketch', () => {
   it('cumulativeCounts gives countAtOrBelow for each bound, in any order, into a reused array', () => {
     fc.assert(
       fc.property(
-        sketchOptions,
-        fc.array(anyValue, { maxLength: 200 }),
+        sketchOptions.chain((o) =>
+          fc.tuple(fc.constant(o), fc.array(fc.oneof(trackedValue(o), anyValue), { maxLength: 200 })),
+        ),
         fc.array(fc.oneof(fc.double({ min: 0, max: 1e12, noNaN: true }), anyValue), { maxLength: 20 }),
+        // Bounds a few buckets apart (k·α/2 around a recorded value), where an off-by-some prefix shows.
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: -8, max: 8 })), { maxLength: 20 }),
         fc.boolean(),
-        (o, values, bounds, sortBounds) => {
+        ([o, values], farBounds, nearSteps, sortBounds) => {
           const sketch = recordAll(new QuantileSketch(o), values)
+          const valid = values.filter((v) => v > 0 && Number.isFinite(v))
+          const nearBounds = valid.length
+            ? nearSteps.map(([i, k]) => valid[i % valid.length]! * (1 + (k * o.relativeAccuracy) / 2))
+            : []
+          const bounds = [...farBounds, ...nearBounds]
           if (sortBounds) bounds.sort((x, y) => x - y)
           const out = new Float64Array(bounds.length + 2).fill(-1)
           const result = sketch.cumulativeCounts(bounds, out)

@@ -1,0 +1,76 @@
+/**
+ * The one way every benchmark here measures and prints: contenders run in
+ * the same process, each call of `fn` does `opsPerCall` operations (so
+ * nanosecond-scale operations are not drowned by the timer), and the table
+ * shows medians and each of ours against the best peer measured in the
+ * same run.
+ */
+import { Bench } from 'tinybench'
+
+export interface Contender {
+  name: string
+  /** True for @cortex/* rows; the rest are peers. */
+  ours?: boolean
+  /** One call performs `opsPerCall` operations. */
+  fn: () => unknown
+  opsPerCall?: number
+}
+
+export interface Row {
+  name: string
+  ours: boolean
+  nsPerOp: number
+  opsPerSec: number
+  /** For ours: best peer's ns/op ÷ ours (above 1 means faster). For peers: ours-best ÷ this. */
+  ratio: number | undefined
+}
+
+export interface CompareOptions {
+  /** Milliseconds each contender runs (default 1000, or BENCH_TIME_MS). */
+  timeMs?: number
+}
+
+export async function compare(title: string, contenders: Contender[], options: CompareOptions = {}): Promise<Row[]> {
+  const time = options.timeMs ?? Number(process.env.BENCH_TIME_MS ?? 1000)
+  const bench = new Bench({ time, warmupTime: Math.min(200, time / 2) })
+  for (const c of contenders) bench.add(c.name, c.fn)
+  await bench.run()
+  const rows: Row[] = contenders.map((c, i) => {
+    const task = bench.tasks[i]
+    const result = task?.result as { latency?: { p50: number } } | undefined
+    const p50Ms = result?.latency?.p50
+    if (p50Ms === undefined) throw new Error(`benchmark "${c.name}" did not complete: ${JSON.stringify(task?.result)}`)
+    const nsPerOp = (p50Ms * 1e6) / (c.opsPerCall ?? 1)
+    return { name: c.name, ours: c.ours ?? false, nsPerOp, opsPerSec: 1e9 / nsPerOp, ratio: undefined }
+  })
+  const peers = rows.filter((r) => !r.ours)
+  const bestPeer = peers.length ? Math.min(...peers.map((r) => r.nsPerOp)) : undefined
+  for (const r of rows) if (r.ours && bestPeer !== undefined) r.ratio = bestPeer / r.nsPerOp
+  print(title, rows, time)
+  return rows
+}
+
+export function formatRate(opsPerSec: number): string {
+  if (opsPerSec >= 1e6) return `${(opsPerSec / 1e6).toFixed(1)}M`
+  if (opsPerSec >= 1e3) return `${(opsPerSec / 1e3).toFixed(1)}k`
+  return opsPerSec.toFixed(0)
+}
+
+function print(title: string, rows: Row[], time: number): void {
+  console.log(`\n## ${title}  (median of samples over ${time} ms each, same process)\n`)
+  console.log('| contender | ns/op (median) | ops/s | vs best peer |')
+  console.log('|---|---:|---:|---:|')
+  for (const r of rows) {
+    const ratio = r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}×`
+    console.log(`| ${r.ours ? '**' : ''}${r.name}${r.ours ? '**' : ''} | ${r.nsPerOp.toFixed(1)} | ${formatRate(r.opsPerSec)} | ${ratio} |`)
+  }
+}
+
+/** Prints where and when a run happened, so a table can be quoted with its context. */
+export async function printEnvironment(): Promise<void> {
+  const os = await import('node:os')
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
+  console.log(
+    `# ${new Date().toISOString().slice(0, 10)} · Node ${process.version} · ${os.cpus().length} × ${cpu} · ${os.platform()} ${os.arch()}`,
+  )
+}
