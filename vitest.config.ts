@@ -23,5 +23,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // CI asks for a JSON report beside the usual output to total the run.
+    reporters: process.env.CORTEX_VITEST_JSON
+      ? ['default', ['json', { outputFile: process.env.CORTEX_VITEST_JSON }]]
+      : ['default'],
   },
 })

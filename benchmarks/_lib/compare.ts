@@ -30,7 +30,11 @@ export interface CompareOptions {
   timeMs?: number
 }
 
-export async function compare(title: string, contenders: Contender[], options: CompareOptions = {}): Promise<Row[]> {
+export async function compare(
+  title: string,
+  contenders: Contender[],
+  options: CompareOptions = {},
+): Promise<Row[]> {
   const time = options.timeMs ?? Number(process.env.BENCH_TIME_MS ?? 1000)
   const bench = new Bench({ time, warmupTime: Math.min(200, time / 2) })
   for (const c of contenders) bench.add(c.name, c.fn)
@@ -39,7 +43,8 @@ export async function compare(title: string, contenders: Contender[], options: C
     const task = bench.tasks[i]
     const result = task?.result as { latency?: { p50: number } } | undefined
     const p50Ms = result?.latency?.p50
-    if (p50Ms === undefined) throw new Error(`benchmark "${c.name}" did not complete: ${JSON.stringify(task?.result)}`)
+    if (p50Ms === undefined)
+      throw new Error(`benchmark "${c.name}" did not complete: ${JSON.stringify(task?.result)}`)
     const nsPerOp = (p50Ms * 1e6) / (c.opsPerCall ?? 1)
     return { name: c.name, ours: c.ours ?? false, nsPerOp, opsPerSec: 1e9 / nsPerOp, ratio: undefined }
   })
@@ -62,7 +67,9 @@ function print(title: string, rows: Row[], time: number): void {
   console.log('|---|---:|---:|---:|')
   for (const r of rows) {
     const ratio = r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}×`
-    console.log(`| ${r.ours ? '**' : ''}${r.name}${r.ours ? '**' : ''} | ${r.nsPerOp.toFixed(1)} | ${formatRate(r.opsPerSec)} | ${ratio} |`)
+    console.log(
+      `| ${r.ours ? '**' : ''}${r.name}${r.ours ? '**' : ''} | ${r.nsPerOp.toFixed(1)} | ${formatRate(r.opsPerSec)} | ${ratio} |`,
+    )
   }
 }
 

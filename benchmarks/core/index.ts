@@ -7,8 +7,8 @@
  * Targets: ≥ 20M decisions/s on one key; ≤ 30 ns per sketch record.
  */
 import { createRequire } from 'node:module'
-import { DDSketch } from '@datadog/sketches-js'
 import { createTokenBucket, FULL_BUCKET_STATE, QuantileSketch, type TokenBucketDecision } from '@cortex/core'
+import { DDSketch } from '@datadog/sketches-js'
 import * as hdr from 'hdr-histogram-js'
 import { TokenBucket } from 'limiter'
 import { Histogram, Registry } from 'prom-client'
@@ -19,7 +19,9 @@ const LocalStore = require('@fastify/rate-limit/store/LocalStore') as new (
   continueExceeding: boolean,
   exponentialBackoff: boolean,
   cache?: number,
-) => { incr(key: string, cb: (err: unknown, r: { current: number }) => void, timeWindow: number, max: number): void }
+) => {
+  incr(key: string, cb: (err: unknown, r: { current: number }) => void, timeWindow: number, max: number): void
+}
 
 const N = 1000
 let sink = 0
@@ -85,7 +87,11 @@ const mask = values.length - 1
 let cursor = 0
 const ours = new QuantileSketch({ relativeAccuracy: 0.01 })
 const dd = new DDSketch({ relativeAccuracy: 0.01 })
-const hdrHist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 2 })
+const hdrHist = hdr.build({
+  lowestDiscernibleValue: 1,
+  highestTrackableValue: 3_600_000_000,
+  numberOfSignificantValueDigits: 2,
+})
 const registry = new Registry()
 const promHist = new Histogram({ name: 'bench_seconds', help: 'bench', registers: [registry] })
 

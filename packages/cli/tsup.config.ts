@@ -4,5 +4,13 @@ import shared from '../../tsup.config.js'
 
 export default defineConfig([
   shared as Exclude<typeof shared, unknown[] | ((...args: never[]) => unknown)>,
-  { entry: { bin: 'src/bin.ts' }, format: ['esm'], target: 'node20', platform: 'node', dts: false, clean: false, banner: { js: '#!/usr/bin/env node' } },
+  {
+    entry: { bin: 'src/bin.ts' },
+    format: ['esm'],
+    target: 'node20',
+    platform: 'node',
+    dts: false,
+    clean: false,
+    banner: { js: '#!/usr/bin/env node' },
+  },
 ])
