@@ -12,7 +12,10 @@ console.log('Meanwhile, a short run of the core benchmark (token bucket and sket
 const pnpm = process.env.npm_execpath
 const cmd = pnpm && !/\.[cm]?js$/.test(pnpm) ? [pnpm, []] : [process.execPath, pnpm ? [pnpm] : []]
 if (!existsSync(join(root, 'packages/core/dist/index.js'))) {
-  const built = spawnSync(cmd[0], [...cmd[1], '--filter', '@cortex/core', 'build'], { cwd: root, stdio: 'inherit' })
+  const built = spawnSync(cmd[0], [...cmd[1], '--filter', '@cortex/core', 'build'], {
+    cwd: root,
+    stdio: 'inherit',
+  })
   if (built.status !== 0) process.exit(built.status ?? 1)
 }
 const r = spawnSync(cmd[0], [...cmd[1], 'bench'], {
