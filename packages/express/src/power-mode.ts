@@ -1,0 +1,47 @@
+/**
+ * Express middleware for @cortex/low-power: each request holds one of the
+ * current mode's concurrency slots until its response ends, sees the mode as
+ * `req.powerMode`, and answers with a `Power-Mode` header. A full queue gets
+ * the controller's 503 with `Retry-After`.
+ */
+import type { PowerModeController } from '@cortex/low-power'
+import type { RequestHandler } from 'express'
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** The power mode this request was admitted under (set by @cortex/express `powerMode`). */
+      powerMode?: string
+    }
+  }
+}
+
+export interface PowerModeOptions {
+  controller: PowerModeController
+  /** Response header naming the mode; `false` to send none. Default `Power-Mode`. */
+  header?: string | false
+}
+
+/**
+ * @example
+ * app.use(powerMode({ controller: power }))
+ * app.post('/agents/plan', (req, res) => res.json(plan(req.body, { lowPower: req.powerMode === 'low' })))
+ */
+export function powerMode({ controller, header = 'Power-Mode' }: PowerModeOptions): RequestHandler {
+  return (req, res, next) => {
+    controller.acquire().then(
+      (release) => {
+        res.once('finish', release)
+        res.once('close', release)
+        req.powerMode = controller.mode
+        if (header) res.setHeader(header, controller.mode)
+        next()
+      },
+      (err: unknown) => {
+        const plan = controller.overloadResponse(err)
+        if (!plan) return next(err)
+        res.status(plan.status).set(plan.headers).json(plan.body)
+      },
+    )
+  }
+}
