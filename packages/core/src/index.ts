@@ -3,6 +3,15 @@
  * dependencies, no I/O, no timers; time is always a parameter.
  */
 
+export {
+  type AccessDecision,
+  type AccessRequest,
+  type AccessRule,
+  type AddressPredicate,
+  checkAccess,
+  checkAccessRule,
+  isInternalAddress,
+} from './access.js'
 export * from './energy.js'
 export {
   type BurnRateAlertEvaluation,

@@ -2,4 +2,11 @@
  * @cortex/express — Express adapter for @cortex/*. It only translates Express
  * requests and responses to the plain shapes the packages speak.
  */
+export {
+  type EnergyHandlerOptions,
+  type EnergyTrackingOptions,
+  energyHandler,
+  energyTracking,
+} from './energy.js'
+export { type PowerModeOptions, powerMode } from './power-mode.js'
 export { requestInfo, routeOf } from './request-info.js'

@@ -2,4 +2,11 @@
  * @cortex/fastify — Fastify adapter for @cortex/*. It only translates Fastify
  * requests and replies to the plain shapes the packages speak.
  */
+export {
+  type EnergyHandlerOptions,
+  type EnergyTrackingOptions,
+  energyHandler,
+  energyTracking,
+} from './energy.js'
+export { type PowerModeOptions, powerMode } from './power-mode.js'
 export { requestInfo, routeOf } from './request-info.js'

@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest'
+import { checkAccess, checkAccessRule, isInternalAddress } from './access.js'
+import { isCortexError } from './errors.js'
+
+describe('isInternalAddress', () => {
+  it.each([
+    '127.0.0.1',
+    '127.255.0.9',
+    '10.1.2.3',
+    '172.16.0.1',
+    '172.31.255.255',
+    '192.168.1.1',
+    '169.254.10.1',
+    '::1',
+    '0:0:0:0:0:0:0:1',
+    '[::1]',
+    '::ffff:127.0.0.1',
+    '::FFFF:10.0.0.7',
+    '::ffff:7f00:1',
+    '::ffff:c0a8:101',
+    'fc00::1',
+    'fd12:3456::1',
+    'fe80::1%eth0',
+  ])('%s is internal', (address) => {
+    expect(isInternalAddress(address)).toBe(true)
+  })
+
+  it.each([
+    '8.8.8.8',
+    '172.15.0.1',
+    '172.32.0.1',
+    '192.169.0.1',
+    '11.0.0.1',
+    '2001:db8::1',
+    '::ffff:8.8.8.8',
+    '::2',
+    '::',
+    'fec0::1',
+    '',
+    'localhost',
+    '127.0.0',
+    '127.0.0.256',
+    '1::2::3',
+    '12345::1',
+    '::ffff:999.0.0.1',
+    undefined,
+  ])('%s is not internal', (address) => {
+    expect(isInternalAddress(address)).toBe(false)
+  })
+
+  it('link-local can be excluded', () => {
+    expect(isInternalAddress('169.254.1.1', { linkLocal: false })).toBe(false)
+    expect(isInternalAddress('fe80::1', { linkLocal: false })).toBe(false)
+    expect(isInternalAddress('10.0.0.1', { linkLocal: false })).toBe(true)
+  })
+})
+
+describe('checkAccess', () => {
+  it('defaults to internal addresses only, refusing others with 403', () => {
+    expect(checkAccess(undefined, { clientAddress: '::ffff:192.168.0.4' }).allowed).toBe(true)
+    const refused = checkAccess('internal', { clientAddress: '203.0.113.9' })
+    expect(refused).toMatchObject({ allowed: false, status: 403, body: { error: 'forbidden' } })
+  })
+
+  it('uses an address predicate and refuses when it throws', () => {
+    expect(checkAccess((a) => a === '203.0.113.9', { clientAddress: '203.0.113.9' }).allowed).toBe(true)
+    expect(checkAccess(() => false, { clientAddress: '127.0.0.1' }).allowed).toBe(false)
+    const throwing = () => {
+      throw new Error('boom')
+    }
+    expect(checkAccess(throwing, { clientAddress: '127.0.0.1' }).allowed).toBe(false)
+  })
+
+  it('accepts only the right bearer token, from any address, with 401 otherwise', () => {
+    const rule = { bearerToken: 's3cret' }
+    expect(checkAccess(rule, { clientAddress: '8.8.8.8', authorization: 'Bearer s3cret' }).allowed).toBe(true)
+    expect(checkAccess(rule, { clientAddress: '8.8.8.8', authorization: 'bearer  s3cret ' }).allowed).toBe(
+      true,
+    )
+    for (const authorization of [undefined, 'Bearer s3cre', 'Bearer s3cret2', 'Basic s3cret', 'Bearer']) {
+      const d = checkAccess(rule, { clientAddress: '127.0.0.1', authorization })
+      expect(d).toMatchObject({ allowed: false, status: 401, headers: { 'www-authenticate': 'Bearer' } })
+    }
+  })
+
+  it("'any' allows everyone", () => {
+    expect(checkAccess('any', { clientAddress: undefined }).allowed).toBe(true)
+  })
+})
+
+describe('checkAccessRule', () => {
+  it('normalises and validates', () => {
+    expect(checkAccessRule(undefined)).toBe('internal')
+    expect(checkAccessRule({ bearerToken: 't' })).toEqual({ bearerToken: 't' })
+    for (const bad of [{ bearerToken: '' }, { token: 'x' }, 'public', 42, null]) {
+      try {
+        checkAccessRule(bad, 'allow')
+        expect.unreachable()
+      } catch (err) {
+        expect(isCortexError(err, 'ERR_CORTEX_CONFIG')).toBe(true)
+        expect((err as Error).message).toContain('`allow`')
+      }
+    }
+  })
+})

@@ -1,0 +1,138 @@
+/**
+ * The meter's prom-client metrics, computed at scrape time from its snapshot
+ * (nothing is recorded per request). prom-client stays an optional peer:
+ * metrics are registered through @cortex/core's duck-typed collector.
+ */
+import {
+  CortexConfigError,
+  checkKnownKeys,
+  checkObject,
+  type PromRegistryLike,
+  registerCollector,
+} from '@cortex/core'
+import type { EnergySnapshot } from './energy-meter.js'
+import { ENERGY_COMPONENTS } from './source.js'
+
+export interface EnergyMetricsOptions {
+  /** Prepended to every metric name, e.g. `app_`. Default none. */
+  prefix?: string
+}
+
+/** The metric names (without prefix). */
+export const ENERGY_METRIC_NAMES = [
+  'energy_joules_total',
+  'power_watts',
+  'co2_grams_total',
+  'carbon_intensity_grams_per_kwh',
+  'energy_per_request_joules',
+  'energy_estimated',
+  'power_budget_watts',
+] as const
+
+/**
+ * Registers `energy_joules_total{component}`, `power_watts{component}`,
+ * `co2_grams_total`, `carbon_intensity_grams_per_kwh`,
+ * `energy_per_request_joules{route}` (a summary with `_sum` and `_count`
+ * only), `energy_estimated` (0/1) and `power_budget_watts` (no sample
+ * without a budget). Usually called as `meter.registerMetrics(registry)`.
+ *
+ * @example
+ * import { Registry } from 'prom-client'
+ * const registry = new Registry()
+ * registerEnergyMetrics(meter, registry)
+ */
+export function registerEnergyMetrics(
+  meter: { snapshot(): EnergySnapshot },
+  registry: PromRegistryLike,
+  options: EnergyMetricsOptions = {},
+): void {
+  const where = 'registerMetrics'
+  checkObject(options, 'options', where)
+  checkKnownKeys(options, ['prefix'], where)
+  const prefix = options.prefix ?? ''
+  if (typeof prefix !== 'string' || !/^[a-zA-Z_:]?[a-zA-Z0-9_:]*$/.test(prefix)) {
+    throw new CortexConfigError('prefix', prefix, 'a Prometheus metric name prefix such as "app_"', where)
+  }
+  if (typeof registry?.registerMetric !== 'function') {
+    throw new CortexConfigError('registry', registry, 'a prom-client Registry', where)
+  }
+  // One snapshot per scrape: prom-client collects every metric in the same tick.
+  let cached: EnergySnapshot | undefined
+  const snap = (): EnergySnapshot => {
+    if (cached === undefined) {
+      cached = meter.snapshot()
+      queueMicrotask(() => {
+        cached = undefined
+      })
+    }
+    return cached
+  }
+  const usedComponents = (s: EnergySnapshot) => ENERGY_COMPONENTS.filter((c) => s[c].sources.length > 0)
+
+  registerCollector(registry, {
+    name: `${prefix}energy_joules_total`,
+    help: 'Energy consumed since the meter started, in joules, by component (estimated when energy_estimated is 1).',
+    type: 'counter',
+    collect: () => {
+      const s = snap()
+      return usedComponents(s).map((c) => ({ value: s[c].joules, labels: { component: c } }))
+    },
+  })
+  registerCollector(registry, {
+    name: `${prefix}power_watts`,
+    help: 'Power over the latest sampling interval, in watts, by component.',
+    type: 'gauge',
+    collect: () => {
+      const s = snap()
+      return usedComponents(s).map((c) => ({ value: s[c].watts, labels: { component: c } }))
+    },
+  })
+  registerCollector(registry, {
+    name: `${prefix}co2_grams_total`,
+    help: 'Grams of CO2e emitted by the energy consumed, at the grid intensity of each interval.',
+    type: 'counter',
+    collect: () => [{ value: snap().co2Grams, labels: {} }],
+  })
+  registerCollector(registry, {
+    name: `${prefix}carbon_intensity_grams_per_kwh`,
+    help: 'Grid carbon intensity in use, gCO2e per kWh.',
+    type: 'gauge',
+    collect: () => [{ value: snap().carbonIntensity.gramsPerKWh, labels: {} }],
+  })
+  registerCollector(registry, {
+    name: `${prefix}energy_per_request_joules`,
+    help: 'Energy attributed to requests by route (time in flight share of each interval), in joules.',
+    type: 'summary',
+    collect: () => {
+      const samples = []
+      for (const [route, r] of Object.entries(snap().routes)) {
+        samples.push({
+          metricName: `${prefix}energy_per_request_joules_sum`,
+          labels: { route },
+          value: r.joules,
+        })
+        samples.push({
+          metricName: `${prefix}energy_per_request_joules_count`,
+          labels: { route },
+          value: r.requests,
+        })
+      }
+      return samples
+    },
+  })
+  registerCollector(registry, {
+    name: `${prefix}energy_estimated`,
+    help: '1 when any energy figure comes from a model rather than a sensor, else 0.',
+    type: 'gauge',
+    collect: () => [{ value: snap().estimated ? 1 : 0, labels: {} }],
+  })
+  registerCollector(registry, {
+    name: `${prefix}power_budget_watts`,
+    help: 'Configured average power budget, in watts.',
+    type: 'gauge',
+    collect: () => {
+      const budget = snap().powerBudgetWatts
+      return budget === null ? [] : [{ value: budget, labels: {} }]
+    },
+  })
+}

@@ -1,0 +1,320 @@
+/**
+ * Per-request energy attribution, the meter's hot path.
+ *
+ * Rule: each sampling interval's energy is shared among the requests in
+ * flight during it in proportion to their time in flight within it. A
+ * request in flight for the whole interval gets a full share, one that
+ * started or ended inside it a partial share; when no request was in
+ * flight the interval's energy is unattributed (idle).
+ *
+ * How it stays O(1) and allocation-free per request: the ledger keeps, per
+ * route, the integral over time of its in-flight count in the current
+ * interval (request-milliseconds), updated on start and end from the route's
+ * count and the time elapsed since its last update. At the interval's end
+ * route r receives `E × integral_r / Σ integral`, so the shares sum to E.
+ * End handles come from a pool of preallocated functions, each with its
+ * slot in typed arrays, reused first-in first-out.
+ *
+ * A request started without a route (the framework learns it only after
+ * routing) is held in a pending slot and moved to its route when it ends:
+ * its time in the current interval moves with it, and so does the energy it
+ * earned in completed intervals, computed from a cumulative
+ * "joules per request in flight since the start" curve.
+ */
+import { UNMATCHED_ROUTE } from '@cortex/core'
+
+/** Ends a request started by `startRequest`; pass the route if it was not known at the start. */
+export type EndRequest = (route?: string) => void
+
+/** Energy attributed to one route. */
+export interface RouteEnergy {
+  /** Requests that ended. */
+  requests: number
+  /** Joules attributed so far (including the share of its requests still in flight). */
+  joules: number
+  /** `joules / requests`, or 0 before the first request ended. */
+  joulesPerRequest: number
+  /** Grams of CO₂e for those joules at the intensity of each interval. */
+  co2Grams: number
+}
+
+export interface RequestLedgerOptions {
+  /** Milliseconds; default `performance.timeOrigin + performance.now()`, read inline on the hot path. */
+  clock?: (() => number) | undefined
+  /** Distinct routes kept; further ones are counted under `__unmatched__`. */
+  maxRoutes: number
+  /** Requests tracked at once; beyond that a request is counted in `untrackedRequests` and not attributed. */
+  maxInFlight: number
+}
+
+const PENDING = 0
+const UNMATCHED = 1
+/** Completed intervals remembered to move a pending request's energy exactly. */
+const HISTORY = 256
+const NOOP_END: EndRequest = () => {}
+const TIME_ORIGIN = performance.timeOrigin
+
+export class RequestLedger {
+  readonly #clock: (() => number) | undefined
+  readonly #maxInFlight: number
+  readonly #capacity: number
+  readonly #index = new Map<string, number>()
+  readonly #names: string[] = ['__pending__', UNMATCHED_ROUTE]
+  // Per slot (route).
+  readonly #count: Float64Array
+  readonly #integral: Float64Array
+  readonly #last: Float64Array
+  readonly #joules: Float64Array
+  readonly #co2: Float64Array
+  readonly #requests: Float64Array
+  // Interval history.
+  #boundary: number
+  #epoch = 0
+  /** Joules earned per request in flight for the whole time since creation. */
+  #perRequest = 0
+  #perRequestCo2 = 0
+  readonly #rate = new Float64Array(HISTORY)
+  readonly #gPerJ = new Float64Array(HISTORY)
+  readonly #start = new Float64Array(HISTORY)
+  // Handle pool.
+  #handles: EndRequest[] = []
+  #hSlot = new Int32Array(64)
+  #hStart = new Float64Array(64)
+  #hEpoch = new Float64Array(64)
+  #hPerRequest = new Float64Array(64)
+  #hPerRequestCo2 = new Float64Array(64)
+  #hActive = new Uint8Array(64)
+  #free = new Int32Array(64)
+  #freeHead = 0
+  #freeCount = 0
+  #inFlight = 0
+  #unattributed = 0
+  #doubleEnds = 0
+  #untracked = 0
+
+  constructor(options: RequestLedgerOptions) {
+    this.#clock = options.clock
+    this.#maxInFlight = options.maxInFlight
+    this.#capacity = options.maxRoutes + 2
+    this.#count = new Float64Array(this.#capacity)
+    this.#integral = new Float64Array(this.#capacity)
+    this.#last = new Float64Array(this.#capacity)
+    this.#joules = new Float64Array(this.#capacity)
+    this.#co2 = new Float64Array(this.#capacity)
+    this.#requests = new Float64Array(this.#capacity)
+    this.#index.set(UNMATCHED_ROUTE, UNMATCHED)
+    this.#boundary = this.#now()
+    this.#last.fill(this.#boundary)
+  }
+
+  /** Starts a request on `route` (or on no route yet) and returns the function that ends it. */
+  startRequest(route?: string): EndRequest {
+    const h = this.#acquire()
+    if (h < 0) {
+      this.#untracked++
+      return NOOP_END
+    }
+    const now = this.#now()
+    const slot = route === undefined ? PENDING : this.#slotOf(route)
+    this.#advance(slot, now)
+    this.#count[slot] = (this.#count[slot] as number) + 1
+    this.#inFlight++
+    this.#hSlot[h] = slot
+    this.#hActive[h] = 1
+    if (slot === PENDING) {
+      // Only a request whose route comes at the end needs its history to be moved.
+      this.#hStart[h] = now
+      this.#hEpoch[h] = this.#epoch
+      this.#hPerRequest[h] = this.#perRequest
+      this.#hPerRequestCo2[h] = this.#perRequestCo2
+    }
+    return this.#handles[h] as EndRequest
+  }
+
+  #end(h: number, route: unknown): void {
+    if (this.#hActive[h] !== 1) {
+      this.#doubleEnds++
+      return
+    }
+    this.#hActive[h] = 0
+    const now = this.#now()
+    let slot = this.#hSlot[h] as number
+    this.#advance(slot, now)
+    const count = this.#count[slot] as number
+    if (count > 0) this.#count[slot] = count - 1
+    this.#inFlight--
+    if (slot === PENDING) {
+      const target = typeof route === 'string' ? this.#slotOf(route) : UNMATCHED
+      this.#move(h, target, now)
+      slot = target
+    }
+    this.#requests[slot] = (this.#requests[slot] as number) + 1
+    this.#release(h)
+  }
+
+  /** Moves an ended pending request's time and earned energy to `target`. */
+  #move(h: number, target: number, now: number): void {
+    const start = this.#hStart[h] as number
+    const overlap = Math.max(0, now - Math.max(start, this.#boundary))
+    this.#integral[PENDING] = Math.max(0, (this.#integral[PENDING] as number) - overlap)
+    this.#advance(target, now)
+    this.#integral[target] = (this.#integral[target] as number) + overlap
+    const startEpoch = this.#hEpoch[h] as number
+    if (startEpoch === this.#epoch) return
+    let joules = this.#perRequest - (this.#hPerRequest[h] as number)
+    let co2 = this.#perRequestCo2 - (this.#hPerRequestCo2[h] as number)
+    if (this.#epoch - startEpoch <= HISTORY) {
+      // Not in flight before `start` within its first interval.
+      const i = startEpoch % HISTORY
+      const before = Math.max(0, start - (this.#start[i] as number)) * (this.#rate[i] as number)
+      joules -= before
+      co2 -= before * (this.#gPerJ[i] as number)
+    }
+    joules = Math.min(Math.max(0, joules), this.#joules[PENDING] as number)
+    co2 = Math.min(Math.max(0, co2), this.#co2[PENDING] as number)
+    this.#joules[PENDING] = (this.#joules[PENDING] as number) - joules
+    this.#co2[PENDING] = (this.#co2[PENDING] as number) - co2
+    this.#joules[target] = (this.#joules[target] as number) + joules
+    this.#co2[target] = (this.#co2[target] as number) + co2
+  }
+
+  /**
+   * Ends the current interval at `nowMs`: shares `joules` among the routes by
+   * their request-milliseconds in flight, at `gramsPerKWh`. Returns the
+   * joules attributed (equal to `joules` unless nothing was in flight).
+   */
+  closeInterval(nowMs: number, joules: number, gramsPerKWh: number): number {
+    const now = Math.max(nowMs, this.#boundary)
+    const used = this.#names.length
+    let total = 0
+    for (let s = 0; s < used; s++) {
+      this.#advance(s, now)
+      total += this.#integral[s] as number
+    }
+    const energy = Number.isFinite(joules) && joules > 0 ? joules : 0
+    const gPerJ = Number.isFinite(gramsPerKWh) && gramsPerKWh > 0 ? gramsPerKWh / 3_600_000 : 0
+    const rate = total > 0 ? energy / total : 0
+    if (total > 0) {
+      for (let s = 0; s < used; s++) {
+        const share = (this.#integral[s] as number) * rate
+        this.#joules[s] = (this.#joules[s] as number) + share
+        this.#co2[s] = (this.#co2[s] as number) + share * gPerJ
+        this.#integral[s] = 0
+      }
+    } else {
+      this.#unattributed += energy
+    }
+    const i = this.#epoch % HISTORY
+    this.#rate[i] = rate
+    this.#gPerJ[i] = gPerJ
+    this.#start[i] = this.#boundary
+    this.#perRequest += rate * (now - this.#boundary)
+    this.#perRequestCo2 += rate * (now - this.#boundary) * gPerJ
+    this.#epoch++
+    this.#boundary = now
+    return total > 0 ? energy : 0
+  }
+
+  /** Per route (never the pending slot), for snapshots and metrics. */
+  routes(): Record<string, RouteEnergy> {
+    const out: Record<string, RouteEnergy> = {}
+    for (let s = 1; s < this.#names.length; s++) {
+      const requests = this.#requests[s] as number
+      const joules = this.#joules[s] as number
+      if (requests === 0 && joules === 0) continue
+      out[this.#names[s] as string] = {
+        requests,
+        joules,
+        joulesPerRequest: requests > 0 ? joules / requests : 0,
+        co2Grams: this.#co2[s] as number,
+      }
+    }
+    return out
+  }
+
+  /** Requests in flight now. */
+  get inFlight(): number {
+    return this.#inFlight
+  }
+  /** Joules earned by requests in flight whose route is not known yet. */
+  get pendingJoules(): number {
+    return this.#joules[PENDING] as number
+  }
+  /** Joules of intervals during which no request was in flight. */
+  get unattributedJoules(): number {
+    return this.#unattributed
+  }
+  /** Calls of an end function whose request had already ended. */
+  get doubleEnds(): number {
+    return this.#doubleEnds
+  }
+  /** Requests not tracked because `maxInFlight` were already in flight. */
+  get untrackedRequests(): number {
+    return this.#untracked
+  }
+
+  /** The clock; the default one is called directly so the hot path's call site stays monomorphic. */
+  #now(): number {
+    const clock = this.#clock
+    return clock === undefined ? TIME_ORIGIN + performance.now() : clock()
+  }
+
+  #advance(slot: number, now: number): void {
+    const elapsed = now - (this.#last[slot] as number)
+    if (elapsed > 0) {
+      this.#integral[slot] = (this.#integral[slot] as number) + (this.#count[slot] as number) * elapsed
+      this.#last[slot] = now
+    }
+  }
+
+  #slotOf(route: string): number {
+    const known = this.#index.get(route)
+    if (known !== undefined) return known
+    if (this.#names.length >= this.#capacity) return UNMATCHED
+    const slot = this.#names.length
+    this.#names.push(route)
+    this.#index.set(route, slot)
+    this.#last[slot] = this.#boundary
+    return slot
+  }
+
+  #acquire(): number {
+    if (this.#freeCount > 0) {
+      const h = this.#free[this.#freeHead] as number
+      this.#freeHead = (this.#freeHead + 1) & (this.#free.length - 1)
+      this.#freeCount--
+      return h
+    }
+    const h = this.#handles.length
+    if (h >= this.#maxInFlight) return -1
+    if (h === this.#hSlot.length) this.#grow()
+    this.#handles.push((route?: string) => this.#end(h, route))
+    return h
+  }
+
+  #release(h: number): void {
+    const tail = (this.#freeHead + this.#freeCount) & (this.#free.length - 1)
+    this.#free[tail] = h
+    this.#freeCount++
+  }
+
+  /** Doubles the handle arrays (only while concurrency reaches a new peak, up to maxInFlight). */
+  #grow(): void {
+    // Powers of two, so the free queue wraps with a mask.
+    const size = this.#hSlot.length * 2
+    const grow = <T extends Float64Array | Int32Array | Uint8Array>(old: T, make: (n: number) => T): T => {
+      const next = make(size)
+      next.set(old)
+      return next
+    }
+    this.#hSlot = grow(this.#hSlot, (n) => new Int32Array(n))
+    this.#hStart = grow(this.#hStart, (n) => new Float64Array(n))
+    this.#hEpoch = grow(this.#hEpoch, (n) => new Float64Array(n))
+    this.#hPerRequest = grow(this.#hPerRequest, (n) => new Float64Array(n))
+    this.#hPerRequestCo2 = grow(this.#hPerRequestCo2, (n) => new Float64Array(n))
+    this.#hActive = grow(this.#hActive, (n) => new Uint8Array(n))
+    // The free queue is empty whenever we grow (growth happens only when nothing is free).
+    this.#free = new Int32Array(size)
+    this.#freeHead = 0
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Express wiring for @cortex/energy: `energyTracking` attributes each
+ * request's time in flight to its route template; `energyHandler` serves the
+ * meter's JSON snapshot, by default to loopback and private addresses only.
+ */
+import { type AccessRule, checkAccess, checkAccessRule, UNMATCHED_ROUTE } from '@cortex/core'
+import type { EnergyMeter } from '@cortex/energy'
+import type { RequestHandler } from 'express'
+import { routeOf } from './request-info.js'
+
+export interface EnergyTrackingOptions {
+  meter: Pick<EnergyMeter, 'startRequest'>
+}
+
+export interface EnergyHandlerOptions {
+  meter: Pick<EnergyMeter, 'snapshot'>
+  /** Who may read: `'internal'` (default: loopback and private addresses), `'any'`, `(address) => boolean` or `{ bearerToken }`. */
+  allow?: AccessRule
+}
+
+/**
+ * Starts attributing energy when a request arrives and ends it when the
+ * response finishes (or the connection closes), under `METHOD /route/:template`
+ * (`__unmatched__` when no route matched). Mount it before your routes.
+ *
+ * @example
+ * app.use(energyTracking({ meter }))
+ */
+export function energyTracking({ meter }: EnergyTrackingOptions): RequestHandler {
+  return (req, res, next) => {
+    const end = meter.startRequest()
+    let ended = false
+    const finish = () => {
+      if (ended) return
+      ended = true
+      res.off('finish', finish)
+      res.off('close', finish)
+      const route = routeOf(req)
+      end(route === undefined ? UNMATCHED_ROUTE : `${req.method} ${route}`)
+    }
+    res.on('finish', finish)
+    res.on('close', finish)
+    next()
+  }
+}
+
+/**
+ * Serves `meter.snapshot()` as JSON (`Cache-Control: no-store`). Refused
+ * requests get 403 (address) or 401 (bearer token) with a JSON body.
+ *
+ * @example
+ * app.get('/metrics/energy', energyHandler({ meter }))
+ */
+export function energyHandler({ meter, allow }: EnergyHandlerOptions): RequestHandler {
+  const rule = checkAccessRule(allow, 'allow', 'energyHandler')
+  return (req, res) => {
+    const decision = checkAccess(rule, {
+      clientAddress: req.ip ?? req.socket?.remoteAddress,
+      authorization: req.headers.authorization,
+    })
+    if (!decision.allowed) {
+      res.status(decision.status).set(decision.headers).send(JSON.stringify(decision.body))
+      return
+    }
+    res
+      .status(200)
+      .set({ 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
+      .send(JSON.stringify(meter.snapshot()))
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Fastify wiring for @cortex/energy: `energyTracking` (a plugin) attributes
+ * each request's time in flight to its route template; `energyHandler`
+ * serves the meter's JSON snapshot, by default to loopback and private
+ * addresses only.
+ */
+import { type AccessRule, checkAccess, checkAccessRule, UNMATCHED_ROUTE } from '@cortex/core'
+import type { EndRequest, EnergyMeter } from '@cortex/energy'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { routeOf } from './request-info.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Ends this request's energy attribution (set by @cortex/fastify `energyTracking`). */
+    cortexEnergyEnd?: EndRequest | null
+  }
+}
+
+export interface EnergyTrackingOptions {
+  meter: Pick<EnergyMeter, 'startRequest'>
+}
+
+export interface EnergyHandlerOptions {
+  meter: Pick<EnergyMeter, 'snapshot'>
+  /** Who may read: `'internal'` (default: loopback and private addresses), `'any'`, `(address) => boolean` or `{ bearerToken }`. */
+  allow?: AccessRule
+}
+
+function endOnce(request: FastifyRequest): void {
+  const end = request.cortexEnergyEnd
+  if (!end) return
+  request.cortexEnergyEnd = null
+  end()
+}
+
+/**
+ * A plugin that starts attributing energy in `onRequest` under
+ * `METHOD /route/:template` (`__unmatched__` for a 404) and ends it in
+ * `onResponse` or `onRequestAbort`.
+ *
+ * @example
+ * await app.register(energyTracking({ meter }))
+ */
+export function energyTracking({ meter }: EnergyTrackingOptions) {
+  const plugin: FastifyPluginAsync = async (app) => {
+    if (!app.hasRequestDecorator('cortexEnergyEnd')) app.decorateRequest('cortexEnergyEnd', null)
+    app.addHook('onRequest', async (request) => {
+      const route = routeOf(request)
+      request.cortexEnergyEnd = meter.startRequest(
+        route === undefined ? UNMATCHED_ROUTE : `${request.method} ${route}`,
+      )
+    })
+    app.addHook('onResponse', async (request) => endOnce(request))
+    app.addHook('onRequestAbort', async (request) => endOnce(request))
+  }
+  return fp(plugin, { fastify: '5.x', name: '@cortex/fastify/energy-tracking' })
+}
+
+/**
+ * A route handler serving `meter.snapshot()` as JSON (`Cache-Control:
+ * no-store`). Refused requests get 403 (address) or 401 (bearer token).
+ *
+ * @example
+ * app.get('/metrics/energy', energyHandler({ meter }))
+ */
+export function energyHandler({ meter, allow }: EnergyHandlerOptions) {
+  const rule = checkAccessRule(allow, 'allow', 'energyHandler')
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const decision = checkAccess(rule, {
+      clientAddress: request.ip,
+      authorization: request.headers.authorization,
+    })
+    if (!decision.allowed) {
+      return reply.code(decision.status).headers(decision.headers).send(JSON.stringify(decision.body))
+    }
+    return reply
+      .code(200)
+      .headers({ 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
+      .send(JSON.stringify(meter.snapshot()))
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Koa wiring for @cortex/energy: `energyTracking` attributes each request's
+ * time in flight to the route template @koa/router matched;
+ * `energyHandler` serves the meter's JSON snapshot, by default to loopback
+ * and private addresses only.
+ */
+import { type AccessRule, checkAccess, checkAccessRule, UNMATCHED_ROUTE } from '@cortex/core'
+import type { EnergyMeter } from '@cortex/energy'
+import type { Middleware } from 'koa'
+import { routeOf } from './request-info.js'
+
+export interface EnergyTrackingOptions {
+  meter: Pick<EnergyMeter, 'startRequest'>
+}
+
+export interface EnergyHandlerOptions {
+  meter: Pick<EnergyMeter, 'snapshot'>
+  /** Who may read: `'internal'` (default: loopback and private addresses), `'any'`, `(address) => boolean` or `{ bearerToken }`. */
+  allow?: AccessRule
+}
+
+/**
+ * Starts attributing energy when a request arrives and ends it when the
+ * response finishes (or the connection closes), under `METHOD /route/:template`
+ * (`__unmatched__` when no route matched). Use it before the router.
+ *
+ * @example
+ * app.use(energyTracking({ meter }))
+ * app.use(router.routes())
+ */
+export function energyTracking({ meter }: EnergyTrackingOptions): Middleware {
+  return async (ctx, next) => {
+    const end = meter.startRequest()
+    const res = ctx.res
+    let ended = false
+    const finish = () => {
+      if (ended) return
+      ended = true
+      res.off('finish', finish)
+      res.off('close', finish)
+      const route = routeOf(ctx)
+      end(route === undefined ? UNMATCHED_ROUTE : `${ctx.method} ${route}`)
+    }
+    res.on('finish', finish)
+    res.on('close', finish)
+    await next()
+  }
+}
+
+/**
+ * Middleware serving `meter.snapshot()` as JSON (`Cache-Control: no-store`).
+ * Refused requests get 403 (address) or 401 (bearer token).
+ *
+ * @example
+ * router.get('/metrics/energy', energyHandler({ meter }))
+ */
+export function energyHandler({ meter, allow }: EnergyHandlerOptions): Middleware {
+  const rule = checkAccessRule(allow, 'allow', 'energyHandler')
+  return (ctx) => {
+    const decision = checkAccess(rule, {
+      clientAddress: ctx.ip || ctx.req.socket?.remoteAddress,
+      authorization: ctx.get('authorization') || undefined,
+    })
+    ctx.set(decision.allowed ? { 'cache-control': 'no-store' } : decision.headers)
+    ctx.status = decision.allowed ? 200 : decision.status
+    ctx.type = 'application/json; charset=utf-8'
+    ctx.body = JSON.stringify(decision.allowed ? meter.snapshot() : decision.body)
+  }
+}
