@@ -10,3 +10,4 @@ export {
 } from './energy.js'
 export { type PowerModeOptions, powerMode } from './power-mode.js'
 export { requestInfo, routeOf } from './request-info.js'
+export { type MetricsHandlerOptions, metricsHandler, type SloTrackingOptions, sloTracking } from './slo.js'

@@ -1,0 +1,315 @@
+/**
+ * `cortex baseline`: drives load against every endpoint of an SLO
+ * definition with autocannon (one endpoint after the other), measures each
+ * response through an SLO tracker — so percentiles, error rates and
+ * objective SLIs are computed exactly as in production — and renders the
+ * result as JSON (for `cortex compare`) and Markdown.
+ */
+import { cpus } from 'node:os'
+import { CortexConfigError, checkNumber } from '@cortex/core'
+import {
+  createSloTracker,
+  defineSlos,
+  type EndpointRequest,
+  type SloConfig,
+  type SloDefinitions,
+  sampleRequests,
+} from '@cortex/slo'
+import autocannon from 'autocannon'
+
+export interface BaselineOptions {
+  /** Base URL of the running service, e.g. `http://127.0.0.1:3000`. */
+  url: string
+  slos: SloConfig | SloDefinitions
+  /** Total load time in seconds, split evenly across the endpoints (default 30). */
+  durationSeconds?: number
+  /** Concurrent connections (default 10). */
+  connections?: number
+  /** Called when an endpoint starts, every second while it runs, and when it ends. */
+  onProgress?: (progress: BaselineProgress) => void
+}
+
+export interface BaselineProgress {
+  endpoint: string
+  /** 1-based position of the endpoint, and how many there are. */
+  index: number
+  total: number
+  phase: 'start' | 'tick' | 'done'
+  elapsedSeconds: number
+  durationSeconds: number
+  responses: number
+}
+
+export interface BaselineEndpoint {
+  endpoint: string
+  method: string
+  route: string
+  path: string
+  requests: number
+  requestsPerSecond: number
+  /** Milliseconds. */
+  p50: number
+  p95: number
+  p99: number
+  /** Fraction of 5xx responses and connection errors. */
+  errorRate: number
+  statusCodes: Record<string, number>
+  /** Connection errors and timeouts. */
+  errors: number
+}
+
+export interface BaselineObjective {
+  name: string
+  route: string
+  kind: 'latency' | 'availability'
+  /** k6 form of the objective: `p(95)<200` or `rate<0.005`. */
+  threshold: string
+  target: number
+  /** Fraction of good requests measured. */
+  sli: number
+  met: boolean
+  requests: number
+}
+
+export interface BaselineResult {
+  version: 1
+  service: string
+  url: string
+  createdAt: string
+  durationSeconds: number
+  connections: number
+  environment: { node: string; platform: string; cpus: number; cpuModel: string }
+  endpoints: BaselineEndpoint[]
+  objectives: BaselineObjective[]
+}
+
+/**
+ * Runs the load and measures it.
+ *
+ * @example
+ * const result = await runBaseline({ url: 'http://127.0.0.1:3000', slos, durationSeconds: 30 })
+ * await writeFile('baseline.json', JSON.stringify(result, null, 2))
+ * console.log(baselineMarkdown(result))
+ */
+export async function runBaseline(options: BaselineOptions): Promise<BaselineResult> {
+  const where = 'runBaseline'
+  const slos = defineSlos(options.slos)
+  let base: URL
+  try {
+    base = new URL(options.url)
+  } catch {
+    throw new CortexConfigError(
+      'url',
+      options.url,
+      'an absolute http(s) URL such as http://127.0.0.1:3000',
+      where,
+    )
+  }
+  const durationSeconds = checkNumber(options.durationSeconds ?? 30, 'durationSeconds', {
+    min: 0,
+    exclusiveMin: true,
+    where,
+  })
+  const connections = checkNumber(options.connections ?? 10, 'connections', {
+    min: 1,
+    max: 10_000,
+    integer: true,
+    where,
+  })
+  const endpoints = sampleRequests(slos)
+  if (endpoints.length === 0) {
+    throw new CortexConfigError(
+      'objectives',
+      slos.objectives.map((o) => o.route),
+      "at least one objective with a route (not only '*') or a `requests` entry: the baseline needs endpoints to drive",
+      where,
+    )
+  }
+  const tracker = createSloTracker(slos)
+  const perEndpoint = durationSeconds / endpoints.length
+  const measured: BaselineEndpoint[] = []
+  for (const [i, endpoint] of endpoints.entries()) {
+    measured.push(
+      await drive(
+        base,
+        endpoint,
+        tracker,
+        perEndpoint,
+        connections,
+        i + 1,
+        endpoints.length,
+        options.onProgress,
+      ),
+    )
+  }
+  const report = tracker.report()
+  for (const m of measured) {
+    const route = report.routes.find((r) => r.method === m.method && r.route === m.route)
+    if (!route) continue
+    m.p50 = route.p50
+    m.p95 = route.p95
+    m.p99 = route.p99
+    m.statusCodes = route.statusCodes
+    const fivexx = Object.entries(route.statusCodes).reduce(
+      (n, [code, c]) => (Number(code) >= 500 ? n + c : n),
+      0,
+    )
+    m.errorRate = (fivexx + m.errors) / Math.max(1, route.count + m.errors)
+  }
+  tracker.close()
+  return {
+    version: 1,
+    service: slos.service,
+    url: base.href,
+    createdAt: new Date().toISOString(),
+    durationSeconds,
+    connections,
+    environment: {
+      node: process.version,
+      platform: `${process.platform} ${process.arch}`,
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+    },
+    endpoints: measured,
+    objectives: report.objectives.map((o) => ({
+      name: o.name,
+      route: o.route,
+      kind: o.kind,
+      threshold: slos.objectives.find((d) => d.name === o.name)?.k6Threshold ?? '',
+      target: o.target,
+      sli: o.sli,
+      met: o.met,
+      requests: o.total,
+    })),
+  }
+}
+
+function drive(
+  base: URL,
+  endpoint: EndpointRequest,
+  tracker: ReturnType<typeof createSloTracker>,
+  durationSeconds: number,
+  connections: number,
+  index: number,
+  total: number,
+  onProgress: BaselineOptions['onProgress'],
+): Promise<BaselineEndpoint> {
+  const hasBody = endpoint.body !== undefined
+  const json = hasBody && typeof endpoint.body !== 'string'
+  const headers: Record<string, string> = {
+    ...(json ? { 'content-type': 'application/json' } : {}),
+    ...endpoint.headers,
+  }
+  return new Promise((resolve, reject) => {
+    let responses = 0
+    let errors = 0
+    const started = performance.now()
+    const progress = (phase: BaselineProgress['phase']) =>
+      onProgress?.({
+        endpoint: endpoint.endpoint,
+        index,
+        total,
+        phase,
+        elapsedSeconds: (performance.now() - started) / 1000,
+        durationSeconds,
+        responses,
+      })
+    const instance = autocannon(
+      {
+        url: new URL(endpoint.path, base).href,
+        method: endpoint.method as 'GET',
+        headers,
+        body: hasBody ? (json ? JSON.stringify(endpoint.body) : String(endpoint.body)) : undefined,
+        connections,
+        duration: durationSeconds,
+      },
+      (err, result) => {
+        if (err) {
+          reject(err)
+          return
+        }
+        progress('done')
+        const seconds = result.duration > 0 ? result.duration : durationSeconds
+        resolve({
+          endpoint: endpoint.endpoint,
+          method: endpoint.method,
+          route: endpoint.route,
+          path: endpoint.path,
+          requests: responses,
+          requestsPerSecond: responses / seconds,
+          p50: Number.NaN,
+          p95: Number.NaN,
+          p99: Number.NaN,
+          errorRate: errors > 0 ? 1 : 0,
+          statusCodes: {},
+          errors,
+        })
+      },
+    )
+    instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+      responses++
+      tracker.record({ method: endpoint.method, route: endpoint.route, statusCode, durationMs: responseTime })
+    })
+    instance.on('reqError', () => {
+      errors++
+    })
+    instance.on('tick', () => progress('tick'))
+    progress('start')
+  })
+}
+
+const ms = (v: number) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v.toFixed(2)) : '–')
+const pct = (v: number) => `${+(v * 100).toPrecision(4)}%`
+
+/**
+ * The per-endpoint table (Markdown): requests, req/s, P50/P95/P99, error rate.
+ *
+ * @example
+ * console.log(baselineTable(result))
+ */
+export function baselineTable(result: BaselineResult): string {
+  const lines = [
+    '| endpoint | requests | req/s | P50 (ms) | P95 (ms) | P99 (ms) | error rate |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  ]
+  for (const e of result.endpoints) {
+    lines.push(
+      `| ${e.endpoint} | ${e.requests} | ${e.requestsPerSecond.toFixed(1)} | ${ms(e.p50)} | ${ms(e.p95)} | ${ms(e.p99)} | ${pct(e.errorRate)} |`,
+    )
+  }
+  return lines.join('\n')
+}
+
+/**
+ * The whole report (Markdown): context, the endpoint table and each objective's pass/fail.
+ *
+ * @example
+ * await writeFile('baseline.md', baselineMarkdown(result))
+ */
+export function baselineMarkdown(result: BaselineResult): string {
+  const per = result.durationSeconds / Math.max(1, result.endpoints.length)
+  const lines = [
+    `# Performance baseline: ${result.service}`,
+    '',
+    `${result.url} · ${result.createdAt} · ${result.durationSeconds} s of load (${+per.toFixed(2)} s per endpoint) · ${result.connections} connections · Node ${result.environment.node} · ${result.environment.cpus} × ${result.environment.cpuModel}`,
+    '',
+    baselineTable(result),
+    '',
+    '## Objectives',
+    '',
+    '| objective | route | objective | measured SLI | target | result |',
+    '|---|---|---|---:|---:|---|',
+  ]
+  for (const o of result.objectives) {
+    const verdict = o.requests === 0 ? 'no traffic' : o.met ? 'pass' : '**FAIL**'
+    lines.push(`| ${o.name} | ${o.route} | ${o.threshold} | ${pct(o.sli)} | ${pct(o.target)} | ${verdict} |`)
+  }
+  const odd = result.endpoints.filter((e) => Object.keys(e.statusCodes).some((c) => c.startsWith('4')))
+  if (odd.length > 0) {
+    lines.push(
+      '',
+      `Note: ${odd.map((e) => e.endpoint).join(', ')} answered 4xx; check the sample requests (\`requests\` in the SLO config).`,
+    )
+  }
+  return `${lines.join('\n')}\n`
+}

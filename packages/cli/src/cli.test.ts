@@ -1,0 +1,201 @@
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { BaselineResult } from './baseline.js'
+import { runCli } from './cli.js'
+import { compareBaselines, parseTolerance } from './compare.js'
+import { loadSloConfig } from './load-config.js'
+
+const config = {
+  service: 'cli-test',
+  objectives: [
+    { name: 'embed-latency', route: 'POST /embed/multimodal', latency: { percentile: 95, thresholdMs: 500 } },
+    { name: 'user-latency', route: 'GET /users/:id', threshold: 'p(99)<1000' },
+    { name: 'availability', route: '*', availability: { errorRate: 0.01 } },
+  ],
+  requests: { 'POST /embed/multimodal': { body: { text: 'a cat on a mat' } } },
+}
+
+let dir: string
+let server: Server
+let url: string
+const seen = { embedBodies: 0, badBodies: 0, users: new Set<string>() }
+
+function io() {
+  let out = ''
+  let err = ''
+  return {
+    io: {
+      stdout: { write: (s: string) => (out += s) },
+      stderr: { write: (s: string) => (err += s) },
+      cwd: dir,
+    },
+    out: () => out,
+    err: () => err,
+  }
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cortex-cli-'))
+  server = createServer((req, res) => {
+    let body = ''
+    req.on('data', (c) => (body += c))
+    req.on('end', () => {
+      if (req.method === 'POST' && req.url === '/embed/multimodal') {
+        try {
+          if (typeof JSON.parse(body).text !== 'string') throw new Error('no text')
+          seen.embedBodies++
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{"vector":[1,2,3]}')
+        } catch {
+          seen.badBodies++
+          res.writeHead(400).end()
+        }
+        return
+      }
+      const user = /^\/users\/([^/]+)$/.exec(req.url ?? '')
+      if (req.method === 'GET' && user) {
+        seen.users.add(user[1] as string)
+        res.writeHead(200).end('{}')
+        return
+      }
+      res.writeHead(404).end()
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  await writeFile(
+    join(dir, 'slo.config.ts'),
+    `const config: { service: string } & Record<string, unknown> = ${JSON.stringify(config)}\nexport default config\n`,
+  )
+  await writeFile(join(dir, 'slo.config.json'), JSON.stringify(config))
+  await writeFile(join(dir, 'slo.config.mjs'), `export const slos = ${JSON.stringify(config)}\n`)
+})
+
+afterAll(async () => {
+  server.closeAllConnections()
+  await new Promise((r) => server.close(r))
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('loadSloConfig', () => {
+  it.each(['slo.config.ts', 'slo.config.json', 'slo.config.mjs'])('loads %s', async (file) => {
+    const slos = await loadSloConfig(file, dir)
+    expect(slos.service).toBe('cli-test')
+    expect(slos.objectives.map((o) => o.name)).toEqual(['embed-latency', 'user-latency', 'availability'])
+  })
+})
+
+describe('cortex CLI end to end against a loopback server', () => {
+  let baseline: BaselineResult
+
+  it('baseline drives every endpoint (with the configured JSON body) and writes JSON and Markdown', async () => {
+    const run = io()
+    const code = await runCli(
+      [
+        'baseline',
+        '--url',
+        url,
+        '--config',
+        'slo.config.ts',
+        '--duration',
+        '1s',
+        '--connections',
+        '2',
+        '--out',
+        'baseline.json',
+      ],
+      run.io,
+    )
+    expect(run.err()).toContain('[1/2] POST /embed/multimodal')
+    expect(code).toBe(0)
+    baseline = JSON.parse(await readFile(join(dir, 'baseline.json'), 'utf8'))
+    expect(baseline.endpoints.map((e) => e.endpoint)).toEqual(['POST /embed/multimodal', 'GET /users/:id'])
+    for (const e of baseline.endpoints) {
+      expect(e.requests).toBeGreaterThan(0)
+      expect(e.statusCodes).toEqual({ '200': e.requests })
+      expect(e.p50).toBeGreaterThan(0)
+      expect(e.p99).toBeGreaterThanOrEqual(e.p95)
+      expect(e.errorRate).toBe(0)
+    }
+    expect(seen.embedBodies).toBeGreaterThan(0)
+    expect(seen.badBodies).toBe(0)
+    expect([...seen.users]).toEqual(['1'])
+    expect(baseline.objectives.map((o) => [o.name, o.met])).toEqual([
+      ['embed-latency', true],
+      ['user-latency', true],
+      ['availability', true],
+    ])
+    const md = await readFile(join(dir, 'baseline.md'), 'utf8')
+    expect(md).toContain('| POST /embed/multimodal |')
+    expect(md).toContain('| embed-latency | POST /embed/multimodal | p(95)<500 |')
+    expect(run.out()).toContain(
+      '| endpoint | requests | req/s | P50 (ms) | P95 (ms) | P99 (ms) | error rate |',
+    )
+  })
+
+  it('compare exits 0 without a regression and 1 with one', async () => {
+    const same = io()
+    expect(await runCli(['compare', 'baseline.json', 'baseline.json'], same.io)).toBe(0)
+    expect(same.out()).toContain('No regression (tolerance 10%)')
+
+    const slower: BaselineResult = structuredClone(baseline)
+    slower.endpoints[0]!.p95 = baseline.endpoints[0]!.p95 * 1.5
+    slower.objectives[0]!.met = false
+    await writeFile(join(dir, 'current.json'), JSON.stringify(slower))
+    const worse = io()
+    expect(await runCli(['compare', 'baseline.json', 'current.json', '--tolerance', '20%'], worse.io)).toBe(1)
+    expect(worse.out()).toMatch(
+      /\| POST \/embed\/multimodal \| P95 \(ms\) \|.*\| \+50\.0% \| \*\*REGRESSION\*\* \|/,
+    )
+    expect(worse.out()).toContain('2 regressions (tolerance 20%)')
+    // the same change within a 60 % tolerance is no latency regression (the objective still is)
+    expect(compareBaselines(baseline, slower, { tolerance: 0.6 }).regressions).toBe(1)
+  })
+
+  it('the built-in `cortex` process exits non-zero on a regression', async () => {
+    const bin = fileURLToPath(new URL('./bin.ts', import.meta.url))
+    const cwd = fileURLToPath(new URL('..', import.meta.url)) // where tsx resolves
+    const args = ['--import', 'tsx', bin, 'compare', join(dir, 'baseline.json'), join(dir, 'current.json')]
+    const result = await promisify(execFile)(process.execPath, args, { cwd }).then(
+      ({ stdout }) => ({ code: 0, stdout }),
+      (err: { code?: number; stdout?: string }) => ({ code: err.code, stdout: err.stdout ?? '' }),
+    )
+    expect(result.stdout).toContain('**REGRESSION**')
+    expect(result.code).toBe(1)
+  })
+
+  it('slo generate writes rules, dashboard, k6 thresholds and script', async () => {
+    const run = io()
+    expect(await runCli(['slo', 'generate', 'slo.config.json', '--out', 'gen'], run.io)).toBe(0)
+    const rules = await readFile(join(dir, 'gen', 'prometheus-rules.yml'), 'utf8')
+    expect(rules).toContain("record: 'slo:sli_error:ratio_rate5m'")
+    const dashboard = JSON.parse(await readFile(join(dir, 'gen', 'grafana-dashboard.json'), 'utf8'))
+    expect(dashboard.templating.list[0].name).toBe('datasource')
+    expect(JSON.parse(await readFile(join(dir, 'gen', 'k6-thresholds.json'), 'utf8'))).toEqual({
+      'http_req_duration{endpoint:POST /embed/multimodal}': ['p(95)<500'],
+      'http_req_duration{endpoint:GET /users/:id}': ['p(99)<1000'],
+      http_req_failed: ['rate<0.01'],
+    })
+    const script = await readFile(join(dir, 'gen', 'k6-script.js'), 'utf8')
+    expect(script).toContain(
+      '{ duration: "2m", target: 100 },\n    { duration: "5m", target: 100 },\n    { duration: "2m", target: 0 },',
+    )
+    expect(script).toContain('JSON.stringify({"text":"a cat on a mat"})')
+  })
+
+  it('usage errors exit 2, bad tolerances are refused', async () => {
+    const run = io()
+    expect(await runCli(['baseline', '--url', url], run.io)).toBe(2)
+    expect(run.err()).toContain('Usage:')
+    expect(await runCli(['frobnicate'], io().io)).toBe(2)
+    expect(parseTolerance('10%')).toBe(0.1)
+    expect(parseTolerance('0.25')).toBe(0.25)
+    expect(() => parseTolerance('10')).toThrow(/tolerance/)
+  })
+})

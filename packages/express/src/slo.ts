@@ -1,0 +1,100 @@
+/**
+ * Express wiring for @cortex/slo: `sloTracking` records every finished
+ * request under its route template (mount path + route path, so nested
+ * routers are right); `metricsHandler` serves a prom-client registry, by
+ * default to loopback and private addresses only.
+ */
+import { type AccessRule, CortexConfigError, checkAccess, checkAccessRule } from '@cortex/core'
+import type { SloTracker } from '@cortex/slo'
+import type { RequestHandler } from 'express'
+import { routeOf } from './request-info.js'
+
+export interface SloTrackingOptions {
+  tracker: Pick<SloTracker, 'record' | 'now'>
+}
+
+/** The part of a prom-client `Registry` the handler uses. */
+export interface MetricsRegistry {
+  metrics(): Promise<string>
+  readonly contentType: string
+}
+
+export interface MetricsHandlerOptions {
+  registry: MetricsRegistry
+  /** Who may read: `'internal'` (default: loopback and private addresses), `'any'`, `(address) => boolean` or `{ bearerToken }`. */
+  allow?: AccessRule
+}
+
+/**
+ * Times each request on the tracker's clock and records it when the response
+ * finishes, with the matched route template (`__unmatched__` for 404s).
+ * Requests whose connection closes before the response finishes are not
+ * recorded. Mount it before your routes.
+ *
+ * @example
+ * app.use(sloTracking({ tracker }))
+ */
+export function sloTracking({ tracker }: SloTrackingOptions): RequestHandler {
+  checkTracker(tracker, 'sloTracking')
+  return (req, res, next) => {
+    const start = tracker.now()
+    res.once('finish', () => {
+      const end = tracker.now()
+      tracker.record({
+        method: req.method,
+        route: routeOf(req),
+        statusCode: res.statusCode,
+        durationMs: end - start,
+        at: end,
+      })
+    })
+    next()
+  }
+}
+
+/**
+ * Serves `registry.metrics()` with the registry's content type. Refused
+ * requests get 403 (address) or 401 (bearer token) with a JSON body.
+ *
+ * @example
+ * app.get('/metrics', metricsHandler({ registry }))
+ * app.get('/metrics', metricsHandler({ registry, allow: { bearerToken: process.env.METRICS_TOKEN! } }))
+ */
+export function metricsHandler({ registry, allow }: MetricsHandlerOptions): RequestHandler {
+  checkRegistry(registry, 'metricsHandler')
+  const rule = checkAccessRule(allow, 'allow', 'metricsHandler')
+  return (req, res, next) => {
+    const decision = checkAccess(rule, {
+      clientAddress: req.ip ?? req.socket?.remoteAddress,
+      authorization: req.headers.authorization,
+    })
+    if (!decision.allowed) {
+      res.status(decision.status).set(decision.headers).send(JSON.stringify(decision.body))
+      return
+    }
+    registry
+      .metrics()
+      .then(
+        (text) =>
+          res
+            .status(200)
+            .set({ 'content-type': registry.contentType, 'cache-control': 'no-store' })
+            .send(text),
+        next,
+      )
+  }
+}
+
+function checkTracker(tracker: unknown, where: string): void {
+  const t = tracker as Partial<SloTracker> | undefined
+  if (typeof t?.record !== 'function' || typeof t.now !== 'function') {
+    throw new CortexConfigError('tracker', tracker, 'a tracker from createSloTracker()', where)
+  }
+}
+
+function checkRegistry(registry: unknown, where: string): void {
+  const r = registry as Partial<MetricsRegistry> | undefined
+  if (typeof r?.metrics !== 'function' || typeof r.contentType !== 'string') {
+    throw new CortexConfigError('registry', registry, 'a prom-client Registry', where)
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Fastify wiring for @cortex/slo: `sloTracking` is a plugin (applied to the
+ * whole instance) that records every response under its route template
+ * (`routeOptions.url`); `metricsHandler` serves a prom-client registry, by
+ * default to loopback and private addresses only.
+ */
+import { type AccessRule, CortexConfigError, checkAccess, checkAccessRule } from '@cortex/core'
+import type { SloTracker } from '@cortex/slo'
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
+import { routeOf } from './request-info.js'
+
+export interface SloTrackingOptions {
+  tracker: Pick<SloTracker, 'record' | 'now'>
+}
+
+/** The part of a prom-client `Registry` the handler uses. */
+export interface MetricsRegistry {
+  metrics(): Promise<string>
+  readonly contentType: string
+}
+
+export interface MetricsHandlerOptions {
+  registry: MetricsRegistry
+  /** Who may read: `'internal'` (default: loopback and private addresses), `'any'`, `(address) => boolean` or `{ bearerToken }`. */
+  allow?: AccessRule
+}
+
+/**
+ * A plugin timing each request on the tracker's clock (`onRequest` →
+ * `onResponse`) and recording it with the matched route template
+ * (`__unmatched__` for 404s). Register it before your routes; it is not
+ * encapsulated, so it sees every route of the instance.
+ *
+ * @example
+ * await app.register(sloTracking({ tracker }))
+ */
+export function sloTracking({ tracker }: SloTrackingOptions): FastifyPluginCallback {
+  const t = tracker as Partial<SloTracker> | undefined
+  if (typeof t?.record !== 'function' || typeof t.now !== 'function') {
+    throw new CortexConfigError('tracker', tracker, 'a tracker from createSloTracker()', 'sloTracking')
+  }
+  const started = new WeakMap<FastifyRequest, number>()
+  const plugin: FastifyPluginCallback = (app, _options, done) => {
+    app.addHook('onRequest', (request, _reply, next) => {
+      started.set(request, tracker.now())
+      next()
+    })
+    app.addHook('onResponse', (request, reply, next) => {
+      const end = tracker.now()
+      const start = started.get(request)
+      tracker.record({
+        method: request.method,
+        route: routeOf(request),
+        statusCode: reply.statusCode,
+        durationMs: start === undefined ? reply.elapsedTime : end - start,
+        at: end,
+      })
+      next()
+    })
+    done()
+  }
+  // Same effect as fastify-plugin: the hooks apply to the parent instance.
+  Object.assign(plugin, {
+    [Symbol.for('skip-override')]: true,
+    [Symbol.for('fastify.display-name')]: '@cortex/fastify sloTracking',
+  })
+  return plugin
+}
+
+/**
+ * A route handler serving `registry.metrics()` with the registry's content
+ * type. Refused requests get 403 (address) or 401 (bearer token) with a JSON body.
+ *
+ * @example
+ * app.get('/metrics', metricsHandler({ registry }))
+ */
+export function metricsHandler({
+  registry,
+  allow,
+}: MetricsHandlerOptions): (request: FastifyRequest, reply: FastifyReply) => Promise<string> {
+  const r = registry as Partial<MetricsRegistry> | undefined
+  if (typeof r?.metrics !== 'function' || typeof r.contentType !== 'string') {
+    throw new CortexConfigError('registry', registry, 'a prom-client Registry', 'metricsHandler')
+  }
+  const rule = checkAccessRule(allow, 'allow', 'metricsHandler')
+  return async (request, reply) => {
+    const decision = checkAccess(rule, {
+      clientAddress: request.ip,
+      authorization: request.headers.authorization,
+    })
+    if (!decision.allowed) {
+      reply.status(decision.status).headers(decision.headers)
+      return JSON.stringify(decision.body)
+    }
+    const text = await registry.metrics()
+    reply.status(200).headers({ 'content-type': registry.contentType, 'cache-control': 'no-store' })
+    return text
+  }
+}
