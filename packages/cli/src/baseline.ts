@@ -27,6 +27,12 @@ export interface BaselineOptions {
   connections?: number
   /** Called when an endpoint starts, every second while it runs, and when it ends. */
   onProgress?: (progress: BaselineProgress) => void
+  /**
+   * Simulate many clients: each request carries `header: baseline-client-<n>`,
+   * n cycling through `count` values, so per-client rate limits (keyed by an
+   * API-key header) see many clients as real traffic would, not one.
+   */
+  clients?: { header: string; count: number }
 }
 
 export interface BaselineProgress {
@@ -116,6 +122,15 @@ export async function runBaseline(options: BaselineOptions): Promise<BaselineRes
     integer: true,
     where,
   })
+  let clients: { header: string; count: number } | undefined
+  if (options.clients !== undefined) {
+    const header = options.clients.header
+    if (typeof header !== 'string' || !/^[A-Za-z0-9-]+$/.test(header)) {
+      throw new CortexConfigError('clients.header', header, 'an HTTP header name such as "x-api-key"', where)
+    }
+    const count = checkNumber(options.clients.count, 'clients.count', { min: 1, integer: true, where })
+    clients = { header: header.toLowerCase(), count }
+  }
   const endpoints = sampleRequests(slos)
   if (endpoints.length === 0) {
     throw new CortexConfigError(
@@ -139,6 +154,7 @@ export async function runBaseline(options: BaselineOptions): Promise<BaselineRes
         i + 1,
         endpoints.length,
         options.onProgress,
+        clients,
       ),
     )
   }
@@ -193,6 +209,7 @@ function drive(
   index: number,
   total: number,
   onProgress: BaselineOptions['onProgress'],
+  clients: { header: string; count: number } | undefined,
 ): Promise<BaselineEndpoint> {
   const hasBody = endpoint.body !== undefined
   const json = hasBody && typeof endpoint.body !== 'string'
@@ -220,6 +237,7 @@ function drive(
         method: endpoint.method as 'GET',
         headers,
         body: hasBody ? (json ? JSON.stringify(endpoint.body) : String(endpoint.body)) : undefined,
+        ...(clients ? { requests: [{ setupRequest: rotateClient(clients) }] } : {}),
         connections,
         duration: durationSeconds,
       },
@@ -256,6 +274,16 @@ function drive(
     instance.on('tick', () => progress('tick'))
     progress('start')
   })
+}
+
+/** An autocannon `setupRequest` that gives each request the next synthetic client id. */
+function rotateClient({ header, count }: { header: string; count: number }) {
+  let next = 0
+  return (request: autocannon.Request): autocannon.Request => {
+    request.headers = { ...request.headers, [header]: `baseline-client-${next}` }
+    next = (next + 1) % count
+    return request
+  }
 }
 
 const ms = (v: number) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v.toFixed(2)) : '–')

@@ -25,7 +25,7 @@ const config = {
 let dir: string
 let server: Server
 let url: string
-const seen = { embedBodies: 0, badBodies: 0, users: new Set<string>() }
+const seen = { embedBodies: 0, badBodies: 0, users: new Set<string>(), apiKeys: new Set<string>() }
 
 function io() {
   let out = ''
@@ -47,6 +47,8 @@ beforeAll(async () => {
     let body = ''
     req.on('data', (c) => (body += c))
     req.on('end', () => {
+      const key = req.headers['x-api-key']
+      if (typeof key === 'string') seen.apiKeys.add(key)
       if (req.method === 'POST' && req.url === '/embed/multimodal') {
         try {
           if (typeof JSON.parse(body).text !== 'string') throw new Error('no text')
@@ -137,6 +139,32 @@ describe('cortex CLI end to end against a loopback server', () => {
     expect(run.out()).toContain(
       '| endpoint | requests | req/s | P50 (ms) | P95 (ms) | P99 (ms) | error rate |',
     )
+  })
+
+  it('baseline --clients rotates a synthetic client id so per-client limits see many clients', async () => {
+    seen.apiKeys.clear()
+    const run = io()
+    const code = await runCli(
+      [
+        'baseline',
+        '--url',
+        url,
+        '--config',
+        'slo.config.json',
+        '--duration',
+        '1s',
+        '--connections',
+        '2',
+        '--clients',
+        '5',
+        '--out',
+        'clients.json',
+        '--quiet',
+      ],
+      run.io,
+    )
+    expect(code).toBe(0)
+    expect([...seen.apiKeys].sort()).toEqual([0, 1, 2, 3, 4].map((n) => `baseline-client-${n}`))
   })
 
   it('compare exits 0 without a regression and 1 with one', async () => {

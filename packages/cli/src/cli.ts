@@ -25,9 +25,11 @@ export interface CliIo {
 }
 
 export const USAGE = `Usage:
-  cortex slo generate <config> --out <dir> [--base-url <url>]
-      Write prometheus-rules.yml, grafana-dashboard.json, k6-thresholds.json and k6-script.js.
+  cortex slo generate <config> --out <dir> [--k6-out <dir>] [--base-url <url>]
+      Write prometheus-rules.yml, grafana-dashboard.json, k6-thresholds.json and k6-script.js,
+      and one k6 script per entry of the config's loadScripts (into --k6-out, default <out>/k6).
   cortex baseline --url <base> --config <config> [--duration 30s] [--connections 10]
+                  [--clients <n> --client-header x-api-key]
                   [--out baseline.json] [--markdown baseline.md] [--quiet]
       Drive load at every endpoint of the config (the duration is split between them)
       and write the JSON result and a Markdown report.
@@ -76,13 +78,18 @@ function parse(args: readonly string[], options: Record<string, { type: 'string'
 }
 
 async function generate(args: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, { out: { type: 'string' }, 'base-url': { type: 'string' } })
+  const { values, positionals } = parse(args, {
+    out: { type: 'string' },
+    'k6-out': { type: 'string' },
+    'base-url': { type: 'string' },
+  })
   if (positionals.length !== 1 || typeof values.out !== 'string') {
     throw new UsageError('slo generate needs a config file and --out <dir>')
   }
   const slos = await loadSloConfig(positionals[0] as string, io.cwd)
   const files = await generateArtifacts(slos, resolve(io.cwd, values.out), {
     baseUrl: values['base-url'] as string | undefined,
+    k6OutDir: typeof values['k6-out'] === 'string' ? resolve(io.cwd, values['k6-out']) : undefined,
   })
   io.stdout.write(
     `Wrote ${files.length} files for "${slos.service}":\n${files.map((f) => `  ${f}\n`).join('')}`,
@@ -96,6 +103,8 @@ async function baseline(args: readonly string[], io: CliIo): Promise<number> {
     config: { type: 'string' },
     duration: { type: 'string' },
     connections: { type: 'string' },
+    clients: { type: 'string' },
+    'client-header': { type: 'string' },
     out: { type: 'string' },
     markdown: { type: 'string' },
     quiet: { type: 'boolean' },
@@ -116,6 +125,13 @@ async function baseline(args: readonly string[], io: CliIo): Promise<number> {
     slos,
     durationSeconds,
     connections,
+    clients:
+      values.clients === undefined
+        ? undefined
+        : {
+            header: (values['client-header'] as string | undefined) ?? 'x-api-key',
+            count: Number(values.clients),
+          },
     onProgress: values.quiet ? undefined : progressPrinter(io.stderr),
   })
   await writeFile(out, `${JSON.stringify(result, null, 2)}\n`)

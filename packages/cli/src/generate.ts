@@ -17,11 +17,14 @@ import {
 export interface GenerateOptions {
   /** Default base URL written into the k6 script (it reads `BASE_URL` first). */
   baseUrl?: string
+  /** Where the config's `loadScripts` go, one `<name>.js` each. Default `<outDir>/k6`. */
+  k6OutDir?: string
 }
 
 /**
  * Writes `prometheus-rules.yml`, `grafana-dashboard.json`,
- * `k6-thresholds.json` and `k6-script.js` into `outDir`; returns their paths.
+ * `k6-thresholds.json` and `k6-script.js` into `outDir`, and one k6 script per
+ * entry of the config's `loadScripts` into `k6OutDir`; returns their paths.
  *
  * @example
  * await generateArtifacts(slos, 'observability/')
@@ -44,6 +47,16 @@ export async function generateArtifacts(
     const path = join(outDir, name)
     await writeFile(path, text)
     written.push(path)
+  }
+  const scripts = Object.entries(slos.loadScripts)
+  if (scripts.length > 0) {
+    const k6Dir = options.k6OutDir ?? join(outDir, 'k6')
+    await mkdir(k6Dir, { recursive: true })
+    for (const [name, endpoints] of scripts) {
+      const path = join(k6Dir, `${name}.js`)
+      await writeFile(path, k6Script(slos, { baseUrl: options.baseUrl, endpoints }))
+      written.push(path)
+    }
   }
   return written
 }

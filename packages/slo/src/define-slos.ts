@@ -96,6 +96,12 @@ export interface SloConfig {
   selector?: string
   /** Requests `cortex baseline` sends, keyed `'METHOD /route'` (e.g. JSON bodies for POST routes). */
   requests?: Record<string, SampleRequestInput>
+  /**
+   * Extra k6 scripts to generate, by file name: each drives only the listed
+   * endpoints (`'METHOD /route'`, among those the objectives or `requests`
+   * name) and carries their thresholds plus the service-wide ones.
+   */
+  loadScripts?: Record<string, readonly string[]>
 }
 
 /** Resolved alerting for one objective. */
@@ -149,9 +155,19 @@ export interface SloDefinitions {
   readonly selector: string | undefined
   /** Sample requests by `'METHOD /route'`, as configured (see `baselineEndpoints` in @cortex/cli). */
   readonly requests: Readonly<Record<string, SampleRequest>>
+  /** Extra k6 scripts by file name, each listing canonical endpoints (`'POST /x'`). */
+  readonly loadScripts: Readonly<Record<string, readonly string[]>>
 }
 
-const CONFIG_KEYS = ['service', 'window', 'objectives', 'alerting', 'selector', 'requests'] as const
+const CONFIG_KEYS = [
+  'service',
+  'window',
+  'objectives',
+  'alerting',
+  'selector',
+  'requests',
+  'loadScripts',
+] as const
 const OBJECTIVE_KEYS = ['name', 'route', 'description', 'alerting', 'latency', 'threshold', 'availability']
 const ALERTING_KEYS = ['page', 'ticket', 'tiers', 'for', 'runbookUrl', 'labels'] as const
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/
@@ -230,6 +246,7 @@ export function defineSlos(config: SloConfig | SloDefinitions): SloDefinitions {
     return objective
   })
   const requests = resolveRequests(raw.requests)
+  const loadScripts = resolveLoadScripts(raw.loadScripts, objectives, requests)
   const definitions: SloDefinitions = {
     service,
     window: window as SloWindow,
@@ -237,6 +254,7 @@ export function defineSlos(config: SloConfig | SloDefinitions): SloDefinitions {
     objectives: Object.freeze(objectives),
     selector,
     requests,
+    loadScripts,
   }
   Object.defineProperty(definitions, RESOLVED, { value: true })
   return Object.freeze(definitions)
@@ -606,6 +624,53 @@ function resolveRequests(value: unknown): Readonly<Record<string, SampleRequest>
       headers: Object.freeze({ ...(headers as Record<string, string>) }),
       body: spec.body,
     })
+  }
+  return Object.freeze(out)
+}
+
+function resolveLoadScripts(
+  value: unknown,
+  objectives: readonly Objective[],
+  requests: Readonly<Record<string, SampleRequest>>,
+): Readonly<Record<string, readonly string[]>> {
+  const where = 'defineSlos loadScripts'
+  if (value === undefined) return Object.freeze({})
+  const scripts = checkObject(value, 'loadScripts', 'defineSlos')
+  const known = new Set<string>(Object.keys(requests))
+  for (const o of objectives) if (o.path !== undefined) known.add(`${o.method ?? 'GET'} ${o.path}`)
+  const out: Record<string, readonly string[]> = {}
+  for (const [name, list] of Object.entries(scripts)) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name)) {
+      throw new CortexConfigError(
+        `loadScripts["${name}"]`,
+        name,
+        'a file name of letters, digits, ".", "_" or "-"',
+        where,
+      )
+    }
+    if (!Array.isArray(list) || list.length === 0) {
+      throw new CortexConfigError(
+        `loadScripts["${name}"]`,
+        list,
+        "a non-empty array of endpoints such as 'POST /embed/multimodal'",
+        where,
+      )
+    }
+    out[name] = Object.freeze(
+      list.map((entry: unknown, i: number) => {
+        const { method, path } = parseRoute(entry, `loadScripts["${name}"][${i}]`, where)
+        const canonical = `${method ?? 'GET'} ${path}`
+        if (!known.has(canonical)) {
+          throw new CortexConfigError(
+            `loadScripts["${name}"][${i}]`,
+            entry,
+            `an endpoint named by an objective or by \`requests\` (${[...known].join(', ')})`,
+            where,
+          )
+        }
+        return canonical
+      }),
+    )
   }
   return Object.freeze(out)
 }

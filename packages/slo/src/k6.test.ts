@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { defineSlos } from './define-slos.js'
 import { k6Script, k6Thresholds } from './k6.js'
 
 const slos = {
@@ -39,5 +40,36 @@ describe('k6', () => {
       .replace(/^export default /m, 'const run = ')
       .replace(/^export /gm, '')
     expect(() => new Function('__ENV', 'http', body)).not.toThrow()
+  })
+})
+
+describe('loadScripts', () => {
+  const config = {
+    service: 'api',
+    objectives: [
+      { name: 'embed', route: 'POST /embed', latency: { percentile: 95, thresholdMs: 200 } },
+      { name: 'plan', route: 'POST /plan', latency: { percentile: 95, thresholdMs: 2000 } },
+      { name: 'availability', route: '*', availability: { errorRate: 0.005 } },
+    ],
+    loadScripts: { 'load-embed': ['POST /embed'] },
+  }
+
+  it('a per-script endpoint filter keeps only its endpoints, their thresholds and the service-wide ones', () => {
+    const script = k6Script(config, { endpoints: defineSlos(config).loadScripts['load-embed'] })
+    expect(script).toContain('"/embed"')
+    expect(script).not.toContain('"/plan"')
+    expect(script).toContain('http_req_duration{endpoint:POST /embed}')
+    expect(script).not.toContain('http_req_duration{endpoint:POST /plan}')
+    expect(script).toContain('http_req_failed')
+  })
+
+  it('rejects a load script naming an endpoint no objective or request names', () => {
+    expect(() => defineSlos({ ...config, loadScripts: { x: ['GET /nowhere'] } })).toThrow(
+      '`loadScripts["x"][0]`',
+    )
+    expect(() => defineSlos({ ...config, loadScripts: { 'bad/name': ['POST /embed'] } })).toThrow(
+      'loadScripts',
+    )
+    expect(() => defineSlos({ ...config, loadScripts: { x: [] } })).toThrow('non-empty')
   })
 })

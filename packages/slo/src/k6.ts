@@ -17,10 +17,21 @@ import { sampleRequests } from './sample-requests.js'
  * k6Thresholds(slos)
  * // → { 'http_req_duration{endpoint:POST /embed/multimodal}': ['p(95)<200'], http_req_failed: ['rate<0.005'] }
  */
-export function k6Thresholds(input: SloConfig | SloDefinitions): Record<string, string[]> {
+export function k6Thresholds(
+  input: SloConfig | SloDefinitions,
+  options: { endpoints?: readonly string[] } = {},
+): Record<string, string[]> {
   const slos = defineSlos(input)
   const out: Record<string, string[]> = {}
   for (const o of slos.objectives) {
+    // With an endpoint filter, keep that endpoint's objectives and the service-wide ones.
+    if (
+      options.endpoints &&
+      o.path !== undefined &&
+      !options.endpoints.includes(`${o.method ?? 'GET'} ${o.path}`)
+    ) {
+      continue
+    }
     const metric = o.kind === 'latency' ? 'http_req_duration' : 'http_req_failed'
     const key = o.path === undefined ? metric : `${metric}{endpoint:${endpointTag(o.method, o.path)}}`
     const list = out[key] ?? []
@@ -40,6 +51,8 @@ export interface K6ScriptOptions {
   baseUrl?: string
   /** Load profile: default ramp 2m to 100 VUs, hold 5m, ramp down 2m. */
   stages?: { duration: string; target: number }[]
+  /** Only these endpoints (`'POST /x'`) and their thresholds, plus service-wide ones. Default: every endpoint. */
+  endpoints?: readonly string[]
 }
 
 /** The seed's load profile. */
@@ -60,12 +73,14 @@ export const DEFAULT_K6_STAGES: readonly { duration: string; target: number }[] 
  */
 export function k6Script(input: SloConfig | SloDefinitions, options: K6ScriptOptions = {}): string {
   const slos = defineSlos(input)
-  const endpoints = sampleRequests(slos).map((e) => {
-    const objective = slos.objectives.find((o) => o.path === e.route && (o.method ?? 'GET') === e.method)
-    // The tag must match the threshold key: any-method objectives are keyed by their bare path.
-    const tag = objective ? endpointTag(objective.method, e.route) : e.endpoint
-    return { ...e, tag }
-  })
+  const endpoints = sampleRequests(slos)
+    .filter((e) => !options.endpoints || options.endpoints.includes(e.endpoint))
+    .map((e) => {
+      const objective = slos.objectives.find((o) => o.path === e.route && (o.method ?? 'GET') === e.method)
+      // The tag must match the threshold key: any-method objectives are keyed by their bare path.
+      const tag = objective ? endpointTag(objective.method, e.route) : e.endpoint
+      return { ...e, tag }
+    })
   const failing = slos.objectives.find((o) => o.kind === 'availability')
   const expected =
     failing && statusRegex(failing.errorStatusCodes) === '5..'
@@ -92,7 +107,7 @@ export const options = {
   stages: [
 ${(options.stages ?? DEFAULT_K6_STAGES).map((st) => `    { duration: ${JSON.stringify(st.duration)}, target: ${st.target} },`).join('\n')}
   ],
-  thresholds: ${JSON.stringify(k6Thresholds(slos), null, 2).replace(/\n/g, '\n  ')},
+  thresholds: ${JSON.stringify(k6Thresholds(slos, { endpoints: options.endpoints }), null, 2).replace(/\n/g, '\n  ')},
 }
 
 export default function () {
