@@ -9,5 +9,6 @@ export {
   energyTracking,
 } from './energy.js'
 export { type PowerModeOptions, powerMode } from './power-mode.js'
+export { type RateLimitOptions, rateLimit } from './rate-limit.js'
 export { requestInfo, routeOf } from './request-info.js'
 export { type MetricsHandlerOptions, metricsHandler, type SloTrackingOptions, sloTracking } from './slo.js'

@@ -1,0 +1,118 @@
+/**
+ * Response headers for rate-limit decisions, behind named formats so the
+ * serializer can follow the IETF draft as it evolves:
+ *
+ * - `ietf` (default): draft-ietf-httpapi-ratelimit-headers (-10/-11)
+ *   Structured Fields lists, one named item per policy:
+ *   `RateLimit-Policy: "POST /embed/multimodal";q=60;w=60` and
+ *   `RateLimit: "POST /embed/multimodal";r=9;t=6`.
+ * - `draft-7`: `RateLimit: limit=60, remaining=9, reset=6` and
+ *   `RateLimit-Policy: 60;w=60` (the older combined field).
+ * - `legacy`: `X-RateLimit-Limit`, `X-RateLimit-Remaining`,
+ *   `X-RateLimit-Reset` (seconds from now, not an epoch time).
+ *
+ * A denied decision adds `Retry-After` (integer seconds, RFC 9110). Several
+ * decisions for one request combine: `ietf` lists every policy; `draft-7` and
+ * `legacy`, which can carry one state, report the most restrictive one.
+ */
+import { CortexConfigError } from '@cortex/core'
+import type { RateLimitDecision } from './decision.js'
+
+export const HEADER_FORMATS = ['ietf', 'draft-7', 'legacy'] as const
+export type HeaderFormat = (typeof HEADER_FORMATS)[number]
+
+export interface RateLimitHeadersOptions {
+  /** Default `'ietf'`. `false` emits only `Retry-After`. */
+  format?: HeaderFormat | false
+}
+
+/** Validates a header format option; throws CortexConfigError otherwise. */
+export function checkHeaderFormat(value: unknown, option: string, where?: string): HeaderFormat | false {
+  if (value === undefined) return 'ietf'
+  if (value === false || (HEADER_FORMATS as readonly unknown[]).includes(value))
+    return value as HeaderFormat | false
+  throw new CortexConfigError(
+    option,
+    value,
+    `one of ${HEADER_FORMATS.map((f) => `"${f}"`).join(', ')} or false`,
+    where,
+  )
+}
+
+/** A Structured Fields sf-string: printable ASCII only, `"` and `\` escaped. */
+function sfString(value: string): string {
+  let out = '"'
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i)
+    if (c === 0x22 || c === 0x5c) out += `\\${value[i]}`
+    else if (c < 0x20 || c > 0x7e) out += '?'
+    else out += value[i]
+  }
+  return `${out}"`
+}
+
+/** Whole seconds for a window (Structured Fields integers; sub-second windows round up to 1). */
+export function windowSeconds(windowMs: number): number {
+  return Math.max(1, Math.ceil(windowMs / 1000))
+}
+
+/** Decisions that carry figures worth sending (not unlimited, not a blind store-failure verdict). */
+function informative(d: RateLimitDecision): boolean {
+  return !d.unlimited && (d.degraded === false || d.degraded === 'fallback')
+}
+
+function mostRestrictive(list: readonly RateLimitDecision[]): RateLimitDecision {
+  let best = list[0] as RateLimitDecision
+  for (const d of list) {
+    if (
+      d.remaining < best.remaining ||
+      (d.remaining === best.remaining && d.resetSeconds > best.resetSeconds)
+    )
+      best = d
+  }
+  return best
+}
+
+/**
+ * The headers for one decision or for every decision made on one request.
+ *
+ * @example
+ * const d = await limiter.consume(clientKey, 'POST /embed/multimodal')
+ * rateLimitHeaders(d, { format: 'ietf' })
+ * // → { 'RateLimit-Policy': '"POST /embed/multimodal";q=60;w=60',
+ * //     'RateLimit': '"POST /embed/multimodal";r=9;t=6' }
+ */
+export function rateLimitHeaders(
+  decisions: RateLimitDecision | readonly RateLimitDecision[],
+  options: RateLimitHeadersOptions = {},
+): Record<string, string> {
+  const format = checkHeaderFormat(options.format, 'format', 'rateLimitHeaders')
+  const list: readonly RateLimitDecision[] = Array.isArray(decisions)
+    ? decisions
+    : [decisions as RateLimitDecision]
+  const headers: Record<string, string> = {}
+  const shown = format === false ? [] : list.filter(informative)
+  if (shown.length > 0) {
+    if (format === 'ietf') {
+      headers['RateLimit-Policy'] = shown
+        .map((d) => `${sfString(d.policy)};q=${d.limit};w=${windowSeconds(d.windowMs)}`)
+        .join(', ')
+      headers.RateLimit = shown
+        .map((d) => `${sfString(d.policy)};r=${d.remaining};t=${d.resetSeconds}`)
+        .join(', ')
+    } else if (format === 'draft-7') {
+      const d = mostRestrictive(shown)
+      headers['RateLimit-Policy'] = shown.map((p) => `${p.limit};w=${windowSeconds(p.windowMs)}`).join(', ')
+      headers.RateLimit = `limit=${d.limit}, remaining=${d.remaining}, reset=${d.resetSeconds}`
+    } else {
+      const d = mostRestrictive(shown)
+      headers['X-RateLimit-Limit'] = String(d.limit)
+      headers['X-RateLimit-Remaining'] = String(d.remaining)
+      headers['X-RateLimit-Reset'] = String(d.resetSeconds)
+    }
+  }
+  let retryAfter = -1
+  for (const d of list) if (!d.allowed && d.retryAfterSeconds > retryAfter) retryAfter = d.retryAfterSeconds
+  if (retryAfter >= 0) headers['Retry-After'] = String(retryAfter)
+  return headers
+}

@@ -1,0 +1,209 @@
+/**
+ * Rate-limit policies: parsing the `policies` option of `createRateLimiter`
+ * into validated entries, and matching a request (method + path) to the most
+ * specific one. Validation happens once, here; matching never throws.
+ *
+ * The matching rule (most specific wins):
+ *  1. an exact path (`POST /embed/multimodal`) for the request's method,
+ *  2. an exact path for any method (`* /embed/multimodal`),
+ *  3. the `/*` wildcard with the longest prefix (`GET /health/*` matches
+ *     `/health` and everything below it); at equal length a policy naming
+ *     the method beats one for any method,
+ *  4. the `*` default, if configured; otherwise no policy (not limited).
+ * A HEAD request also matches GET policies (frameworks answer HEAD with the
+ * GET handler). Paths compare case-insensitively and ignore one trailing
+ * slash, so `/Embed/Multimodal/` cannot step around `/embed/multimodal`.
+ */
+import { CortexConfigError, checkKnownKeys, checkNumber, parseDuration } from '@cortex/core'
+
+/** One policy as written by the user: a rate, or `'unlimited'`. */
+export type PolicyConfig =
+  | 'unlimited'
+  | {
+      /** Requests admitted per `window` (the sustained rate). A positive integer. */
+      limit: number
+      /** The window of `limit`: milliseconds or `'500ms' | '30s' | '1m' | '1h' | '1d'`. */
+      window: number | string
+      /** Bucket capacity: the largest burst. A positive integer; defaults to `limit`. */
+      burst?: number
+      /**
+       * Throttling: instead of refusing at once, a request that would be
+       * admitted within this many milliseconds is held until then (adapters
+       * and `check` only; `consume` never waits). Default 0 (no queueing).
+       */
+      maxDelayMs?: number | string
+    }
+
+/** A validated policy, as `limiter.policies` lists it. */
+export interface PolicyDescription {
+  /** The key as configured, e.g. `POST /embed/multimodal`. */
+  readonly name: string
+  /** Upper-case method, or `*` for any method (and for the default policy). */
+  readonly method: string
+  /** Normalised path: exact, or the prefix of a `/*` wildcard; `*` for the default. */
+  readonly path: string
+  readonly kind: 'exact' | 'wildcard' | 'default'
+  readonly unlimited: boolean
+  /** Requests per window (0 when unlimited). */
+  readonly limit: number
+  readonly windowMs: number
+  readonly burst: number
+  readonly maxDelayMs: number
+}
+
+const POLICY_OPTIONS = ['limit', 'window', 'burst', 'maxDelayMs'] as const
+const KEY_SHAPE = "a key 'METHOD /path' (exact path, or ending in '/*'), or '*' for the default"
+
+/** Lower-cases and drops one trailing slash (except for the root). Never throws. */
+export function normalizePath(path: string): string {
+  let p = path
+  const q = p.indexOf('?')
+  if (q !== -1) p = p.slice(0, q)
+  if (p.length > 1 && p.charCodeAt(p.length - 1) === 47 /* / */) p = p.slice(0, -1)
+  return p.toLowerCase()
+}
+
+/** Parses and validates every policy; throws CortexConfigError naming the policy and the field. */
+export function parsePolicies(policies: unknown): PolicyDescription[] {
+  if (typeof policies !== 'object' || policies === null || Array.isArray(policies)) {
+    throw new CortexConfigError(
+      'policies',
+      policies,
+      'an object of policies keyed by "METHOD /path"',
+      'createRateLimiter',
+    )
+  }
+  const entries = Object.entries(policies as Record<string, unknown>)
+  if (entries.length === 0) {
+    throw new CortexConfigError('policies', policies, 'at least one policy', 'createRateLimiter')
+  }
+  const seen = new Map<string, string>()
+  const parsed: PolicyDescription[] = []
+  for (const [name, config] of entries) {
+    const where = `policy ${JSON.stringify(name)}`
+    const { method, path, kind } = parseKey(name)
+    const identity = `${method} ${kind === 'wildcard' ? `${path}/*` : path}`
+    const clash = seen.get(identity)
+    if (clash !== undefined) {
+      throw new CortexConfigError(
+        `policies[${JSON.stringify(name)}]`,
+        name,
+        `a key that matches different requests than policy ${JSON.stringify(clash)} (paths compare case-insensitively, ignoring a trailing slash)`,
+        'createRateLimiter',
+      )
+    }
+    seen.set(identity, name)
+    if (config === 'unlimited') {
+      parsed.push({
+        name,
+        method,
+        path,
+        kind,
+        unlimited: true,
+        limit: 0,
+        windowMs: 0,
+        burst: 0,
+        maxDelayMs: 0,
+      })
+      continue
+    }
+    if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+      throw new CortexConfigError(
+        'policy',
+        config,
+        "'unlimited' or an object { limit, window, burst? }",
+        where,
+      )
+    }
+    checkKnownKeys(config, POLICY_OPTIONS, where)
+    const c = config as Record<string, unknown>
+    const limit = checkNumber(c.limit, 'limit', { min: 0, exclusiveMin: true, integer: true, where })
+    const windowMs = parseDuration(c.window, 'window', where)
+    const burst =
+      c.burst === undefined
+        ? limit
+        : checkNumber(c.burst, 'burst', { min: 0, exclusiveMin: true, integer: true, where })
+    const maxDelayMs =
+      c.maxDelayMs === undefined || c.maxDelayMs === 0 ? 0 : parseDuration(c.maxDelayMs, 'maxDelayMs', where)
+    parsed.push({ name, method, path, kind, unlimited: false, limit, windowMs, burst, maxDelayMs })
+  }
+  return parsed
+}
+
+function parseKey(name: string): Pick<PolicyDescription, 'method' | 'path' | 'kind'> {
+  const trimmed = name.trim()
+  if (trimmed === '*') return { method: '*', path: '*', kind: 'default' }
+  const match = /^([A-Za-z]+|\*)\s+(\/\S*)$/.exec(trimmed)
+  if (!match)
+    throw new CortexConfigError(`policies[${JSON.stringify(name)}]`, name, KEY_SHAPE, 'createRateLimiter')
+  const method = (match[1] as string).toUpperCase()
+  let path = match[2] as string
+  let kind: 'exact' | 'wildcard' = 'exact'
+  if (path.endsWith('/*')) {
+    kind = 'wildcard'
+    path = path.slice(0, -2)
+  }
+  if (path.includes('*')) {
+    throw new CortexConfigError(
+      `policies[${JSON.stringify(name)}]`,
+      name,
+      `${KEY_SHAPE}; '*' is only allowed as a final '/*'`,
+      'createRateLimiter',
+    )
+  }
+  path = kind === 'wildcard' ? normalizePath(path || '/').replace(/\/$/, '') : normalizePath(path)
+  return { method, path, kind }
+}
+
+/** Finds the policy for a request by the rule in this module's header. */
+export interface PolicyMatcher<P> {
+  match(method: string, path: string): P | undefined
+}
+
+/**
+ * Builds a matcher over validated policies; `value` maps each description to
+ * what `match` returns.
+ */
+export function createPolicyMatcher<P>(
+  policies: readonly PolicyDescription[],
+  value: (p: PolicyDescription) => P,
+): PolicyMatcher<P> {
+  const exact = new Map<string, P>()
+  const wildcards: { method: string; prefix: string; value: P }[] = []
+  let fallback: P | undefined
+  for (const p of policies) {
+    if (p.kind === 'default') fallback = value(p)
+    else if (p.kind === 'exact') exact.set(`${p.method} ${p.path}`, value(p))
+    else wildcards.push({ method: p.method, prefix: p.path, value: value(p) })
+  }
+  // Longest prefix first; at equal length, a named method before `*`.
+  wildcards.sort(
+    (a, b) => b.prefix.length - a.prefix.length || (a.method === '*' ? 1 : 0) - (b.method === '*' ? 1 : 0),
+  )
+
+  function match(rawMethod: string, rawPath: string): P | undefined {
+    if (typeof rawMethod !== 'string' || typeof rawPath !== 'string') return fallback
+    const method = rawMethod.toUpperCase()
+    const path = normalizePath(rawPath)
+    const isHead = method === 'HEAD'
+    if (exact.size > 0) {
+      const hit =
+        exact.get(`${method} ${path}`) ??
+        exact.get(`* ${path}`) ??
+        (isHead ? exact.get(`GET ${path}`) : undefined)
+      if (hit !== undefined) return hit
+    }
+    for (const w of wildcards) {
+      if (w.method !== method && w.method !== '*' && !(isHead && w.method === 'GET')) continue
+      if (
+        w.prefix === '' ||
+        path === w.prefix ||
+        (path.startsWith(w.prefix) && path.charCodeAt(w.prefix.length) === 47) /* / */
+      ) {
+        return w.value
+      }
+    }
+    return fallback
+  }
+  return { match }
+}

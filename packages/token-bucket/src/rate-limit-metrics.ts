@@ -1,0 +1,93 @@
+/**
+ * The limiter's metrics, computed at scrape time from its own counters (no
+ * prom-client call per request; prom-client is never imported):
+ *
+ * - `<prefix>_decisions_total{policy,outcome}`: outcome `allowed`, `denied`
+ *   or `unlimited`; `policy="(none)"` counts requests no policy matched.
+ * - `<prefix>_store_errors_total{kind}`: `error` or `timeout`.
+ * - `<prefix>_store_up`: 0 while the store is failing, else 1.
+ * - `<prefix>_evictions_total{store}` and `<prefix>_keys{store}`: stores that keep counts.
+ * - `<prefix>_pending_waits`: requests held by throttling.
+ */
+import { type PromRegistryLike, type PromSample, registerCollector } from '@cortex/core'
+import type { RateLimitStore } from './store.js'
+
+export interface RateLimitCounters {
+  decisions: Float64Array
+  storeErrors: number
+  storeTimeouts: number
+  pendingWaits: number
+}
+
+const OUTCOMES = ['allowed', 'denied', 'unlimited'] as const
+
+export function registerRateLimitMetrics(
+  registry: PromRegistryLike,
+  prefix: string,
+  source: {
+    policies: readonly string[]
+    counts: RateLimitCounters
+    stores: Record<string, RateLimitStore>
+    storeUp: () => boolean
+  },
+): void {
+  const { policies, counts, stores } = source
+  registerCollector(registry, {
+    name: `${prefix}_decisions_total`,
+    help: 'Rate-limit decisions by policy and outcome.',
+    type: 'counter',
+    collect() {
+      const samples: PromSample[] = []
+      for (let row = 0; row <= policies.length; row++) {
+        for (let o = 0; o < 3; o++) {
+          const value = counts.decisions[row * 3 + o] as number
+          if (value === 0) continue
+          samples.push({
+            value,
+            labels: { policy: policies[row] ?? '(none)', outcome: OUTCOMES[o] as string },
+          })
+        }
+      }
+      return samples
+    },
+  })
+  registerCollector(registry, {
+    name: `${prefix}_store_errors_total`,
+    help: 'Rate-limit store calls that failed or exceeded storeTimeoutMs.',
+    type: 'counter',
+    collect: () => [
+      { value: counts.storeErrors, labels: { kind: 'error' } },
+      { value: counts.storeTimeouts, labels: { kind: 'timeout' } },
+    ],
+  })
+  registerCollector(registry, {
+    name: `${prefix}_store_up`,
+    help: '1 while the rate-limit store answers, 0 during an outage (onStoreError decides).',
+    type: 'gauge',
+    collect: () => [{ value: source.storeUp() ? 1 : 0, labels: {} }],
+  })
+  const withStats = Object.entries(stores).filter(([, s]) => typeof s.stats === 'function')
+  registerCollector(registry, {
+    name: `${prefix}_evictions_total`,
+    help: 'Keys evicted from a full store while their bucket still held information (least recently used first).',
+    type: 'counter',
+    collect: () =>
+      withStats.map(([role, s]) => ({
+        value: (s.stats?.().evictions as number) ?? 0,
+        labels: { store: role },
+      })),
+  })
+  registerCollector(registry, {
+    name: `${prefix}_keys`,
+    help: 'Keys currently held by the rate-limit store.',
+    type: 'gauge',
+    collect: () =>
+      withStats.map(([role, s]) => ({ value: (s.stats?.().keys as number) ?? 0, labels: { store: role } })),
+  })
+  registerCollector(registry, {
+    name: `${prefix}_pending_waits`,
+    help: 'Requests currently held by throttling (maxDelayMs).',
+    type: 'gauge',
+    collect: () => [{ value: counts.pendingWaits, labels: {} }],
+  })
+}

@@ -1,0 +1,982 @@
+/**
+ * `createRateLimiter`: policies matched per request, decisions from
+ * `@cortex/core`'s token bucket kept in a store, a failure policy for when the
+ * store is slow or down, throttling (hold a request until it fits), the
+ * response plan adapters send (status, headers, JSON body), and metrics.
+ *
+ * The memory store answers synchronously, so `consume` returns a plain value
+ * on that path (no promise per request); `await` works either way.
+ */
+import {
+  CortexConfigError,
+  CortexError,
+  checkKnownKeys,
+  checkNumber,
+  checkObject,
+  createTokenBucket,
+  NEVER,
+  type PromRegistryLike,
+  type RequestInfo,
+  type TokenBucket,
+  type TokenBucketDecision,
+} from '@cortex/core'
+import { apiKeyFromHeaders, type ClientAddressKeyOptions, clientAddressKey } from './client-key.js'
+import { NEVER_SECONDS, type RateLimitDecision } from './decision.js'
+import { checkHeaderFormat, type HeaderFormat, rateLimitHeaders } from './headers.js'
+import { memoryStore } from './memory-store.js'
+import { createPolicyMatcher, type PolicyConfig, type PolicyDescription, parsePolicies } from './policies.js'
+import { registerRateLimitMetrics } from './rate-limit-metrics.js'
+import { isPromiseLike, type MaybePromise, type RateLimitStore, type StoreDecision } from './store.js'
+
+/** Request headers as Node's `IncomingMessage` exposes them (lower-case names). */
+export type RequestHeaders = Record<string, string | string[] | undefined>
+
+export interface RateLimitLogger {
+  warn(message: string): void
+  info?(message: string): void
+}
+
+/** Something worth knowing happened; delivered to `onEvent`. */
+export type RateLimitEvent =
+  | { type: 'store-error'; store: string; error: unknown; timeout: boolean; policy: string }
+  | { type: 'store-recovered'; store: string; downMs: number }
+  | { type: 'untrusted-proxy-header'; header: string }
+
+export interface RateLimiterOptions {
+  /** Policies keyed by `METHOD /path`, `METHOD /prefix/*` or `*` (see README: matching rule). */
+  policies: Record<string, PolicyConfig>
+  /** Where bucket state lives. Default `memoryStore()`. */
+  store?: RateLimitStore
+  /** Milliseconds since any fixed origin. Default `Date.now`. Clamped so it never goes backwards. */
+  clock?: () => number
+  /**
+   * When the store errors or exceeds `storeTimeoutMs`: `'allow'` (default),
+   * `'deny'`, or a store to decide from instead (e.g. `memoryStore()`).
+   */
+  onStoreError?: 'allow' | 'deny' | RateLimitStore
+  /** Longest a request waits for the store, in ms. Default 50. */
+  storeTimeoutMs?: number
+  /**
+   * While the store is failing, requests skip it and follow `onStoreError`;
+   * one request per this many ms probes it, and the first success ends the
+   * outage. Default 1000.
+   */
+  storeRetryIntervalMs?: number
+  /** Header format of `responseFor` and the adapters. Default `'ietf'`; `false` sends only `Retry-After`. */
+  headers?: HeaderFormat | false
+  /** How `check` keys clients: address masking, or an API-key header to prefer. */
+  clientKey?: ClientAddressKeyOptions & { apiKeyHeader?: string }
+  /** Most requests held by throttling at once; beyond it they are decided at once. Default 10,000. */
+  maxPendingWaits?: number
+  /** A prom-client `Registry`: decisions, store errors, evictions and keys are exposed at scrape time. */
+  registry?: PromRegistryLike
+  /** Metric name prefix. Default `cortex_rate_limit`. */
+  metricPrefix?: string
+  /** Where warnings go (once each). Default `console`; `false` silences them. */
+  logger?: RateLimitLogger | false
+  /** Turn individual warnings off. */
+  warnings?: { untrustedProxyHeaders?: boolean; storeErrors?: boolean }
+  /** Receives store outages, recoveries and misconfiguration hints. */
+  onEvent?: (event: RateLimitEvent) => void
+}
+
+/** Per-call options of `check`, supplied by adapters. */
+export interface CheckOptions {
+  /** The client key; default: the API-key header if configured, else the masked client address. */
+  key?: string
+  /** Tokens this request costs. Default 1. */
+  cost?: number
+  /** The request's headers (to find an API key and notice proxy headers). */
+  headers?: RequestHeaders
+  /** Whether the framework trusts proxy headers for the client address; `false` enables the warning. */
+  trustProxy?: boolean
+}
+
+/** What an adapter sends: headers always, and for a denial the status and JSON body. */
+export type RateLimitPlan =
+  | {
+      allowed: true
+      status: 200
+      headers: Record<string, string>
+      body: undefined
+      decisions: RateLimitDecision[]
+    }
+  | {
+      allowed: false
+      status: 429
+      headers: Record<string, string>
+      body: { error: 'rate_limited'; policy: string; retryAfterSeconds: number }
+      decisions: RateLimitDecision[]
+    }
+
+/** Options every adapter's `rateLimit(...)` accepts besides `limiter`. */
+export interface RateLimitHandlerOptions<Req> {
+  /** The client key for a request; default: see `CheckOptions.key`. */
+  key?: (req: Req) => string | undefined
+  /** Return true to leave a request alone (no decision, no headers). */
+  skip?: (req: Req) => boolean
+  /** Tokens a request costs. Default 1. */
+  cost?: (req: Req) => number
+  /** Header format; default: the limiter's. */
+  headers?: HeaderFormat | false
+}
+
+/** What an adapter knows about a request, framework-free. */
+export interface RateLimitHandlerInput {
+  info: RequestInfo
+  headers?: RequestHeaders
+  trustProxy?: boolean
+}
+
+/** The framework-free half of an adapter. */
+export interface RateLimitHandler<Req> {
+  /** The plan for a request, or undefined when `skip` says so. Never rejects. */
+  handle(req: Req, input: RateLimitHandlerInput): MaybePromise<RateLimitPlan> | undefined
+}
+
+export interface WaitOptions {
+  /** Longest wait accepted, in ms; beyond it `wait` rejects at once. Default 0. */
+  maxDelayMs?: number
+}
+
+export interface RateLimiter {
+  /** Validated policies, in the order they were configured. */
+  readonly policies: readonly PolicyDescription[]
+  /** The default header format. */
+  readonly headerFormat: HeaderFormat | false
+  /** The current refill-rate scale (1 unless `setRateScale` changed it). */
+  readonly rateScale: number
+  /**
+   * Takes `cost` tokens (default 1) for `key` under `policy` (a policy name,
+   * or a request line such as `GET /health/live` resolved by `policyFor`).
+   * A plain value with the memory store; a promise with Redis. Never rejects.
+   */
+  consume(key: string, policy: string, cost?: number): MaybePromise<RateLimitDecision>
+  /** The decision a request of `cost` (default 1) would get, without consuming. */
+  peek(key: string, policy: string, cost?: number): MaybePromise<RateLimitDecision>
+  /** Forgets `key` under `policy`, or under every policy when omitted. */
+  reset(key: string, policy?: string): MaybePromise<void>
+  /**
+   * Throttling: resolves when the request is admitted, holding it up to
+   * `maxDelayMs`. Rejects at once (nothing consumed) with
+   * `ERR_CORTEX_THROTTLE_TIMEOUT` when admission would take longer, or
+   * `ERR_CORTEX_QUEUE_FULL` when `maxPendingWaits` requests are already held.
+   */
+  wait(key: string, policy: string, cost?: number, options?: WaitOptions): Promise<RateLimitDecision>
+  /** The name of the policy a request matches, or undefined. */
+  policyFor(method: string, path: string): string | undefined
+  /** Decides for a request as adapters see it (policy by method and path, key from the client). */
+  check(info: RequestInfo, options?: CheckOptions): MaybePromise<RateLimitDecision>
+  /** The response plan for the decisions made on one request. */
+  responseFor(
+    decisions: RateLimitDecision | readonly RateLimitDecision[],
+    format?: HeaderFormat | false,
+  ): RateLimitPlan
+  /** The framework-free half of an adapter; validates `options` now. */
+  handler<Req>(options?: RateLimitHandlerOptions<Req>): RateLimitHandler<Req>
+  /**
+   * Scales every policy's refill rate and burst by `scale` (> 0) without a
+   * restart; the window and the time a bucket takes to refill stay the same.
+   * `0.5` halves every limit (a low-power mode); `1` restores them.
+   */
+  setRateScale(scale: number): void
+  /** Cancels held `wait`s (they reject with `ERR_CORTEX_CLOSED`). Stores are the caller's to close. */
+  close(): void
+}
+
+/** The decisions adapters attached to a request, read with `rateLimitDecisions`. */
+const DECISIONS = Symbol.for('@cortex/token-bucket.decisions')
+
+/**
+ * The decisions made on a request by every `rateLimit` middleware it passed.
+ *
+ * @example
+ * app.get('/quota', (req, res) => res.json(rateLimitDecisions(req)))
+ */
+export function rateLimitDecisions(req: object): readonly RateLimitDecision[] {
+  return (req as { [DECISIONS]?: RateLimitDecision[] })[DECISIONS] ?? []
+}
+
+interface Runtime {
+  readonly description: PolicyDescription
+  readonly index: number
+  bucket: TokenBucket
+  /** `bucket.burst × bucket.msPerToken`: how far ahead of now the state may run. */
+  tolerance: number
+  limit: number
+  delayBuckets: Map<number, TokenBucket>
+}
+
+/** `consume` takes; `throttle` takes from a delay bucket; `peek` reads (the store sees cost 0). */
+type Mode = 'consume' | 'throttle' | 'peek'
+
+const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip'] as const
+const TAG = '[@cortex/token-bucket]'
+const OPTIONS = [
+  'policies',
+  'store',
+  'clock',
+  'onStoreError',
+  'storeTimeoutMs',
+  'storeRetryIntervalMs',
+  'headers',
+  'clientKey',
+  'maxPendingWaits',
+  'registry',
+  'metricPrefix',
+  'logger',
+  'warnings',
+  'onEvent',
+] as const
+
+function checkFunction(value: unknown, option: string, where: string): void {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new CortexConfigError(option, value, 'a function', where)
+  }
+}
+
+function checkStore(value: unknown, option: string): RateLimitStore {
+  const s = value as Partial<RateLimitStore> | null
+  if (typeof s !== 'object' || s === null || typeof s.take !== 'function' || typeof s.reset !== 'function') {
+    throw new CortexConfigError(
+      option,
+      value,
+      'a store (memoryStore(), redisStore(...) or { name, take, reset })',
+      'createRateLimiter',
+    )
+  }
+  return s as RateLimitStore
+}
+
+/**
+ * Creates a rate limiter.
+ *
+ * @example
+ * const limiter = createRateLimiter({
+ *   policies: {
+ *     'POST /embed/multimodal': { limit: 60, window: '1m', burst: 10 },
+ *     'GET /health/*': 'unlimited',
+ *     '*': { limit: 600, window: '1m' },
+ *   },
+ * })
+ * const d = await limiter.consume('203.0.113.9', 'POST /embed/multimodal')
+ * if (!d.allowed) console.log(`retry in ${d.retryAfterSeconds} s`)
+ */
+export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
+  const where = 'createRateLimiter'
+  checkObject(options, 'options', where)
+  checkKnownKeys(options, OPTIONS, where)
+  const descriptions = parsePolicies(options.policies)
+  const store = options.store === undefined ? memoryStore() : checkStore(options.store, 'store')
+  checkFunction(options.clock, 'clock', where)
+  const clock = options.clock ?? Date.now
+  const onStoreError = options.onStoreError ?? 'allow'
+  if (typeof onStoreError !== 'object' && onStoreError !== 'allow' && onStoreError !== 'deny') {
+    throw new CortexConfigError('onStoreError', onStoreError, "'allow', 'deny' or a fallback store", where)
+  }
+  const fallback = typeof onStoreError === 'object' ? checkStore(onStoreError, 'onStoreError') : undefined
+  const storeTimeoutMs =
+    options.storeTimeoutMs === undefined
+      ? 50
+      : checkNumber(options.storeTimeoutMs, 'storeTimeoutMs', {
+          min: 0,
+          exclusiveMin: true,
+          max: 2 ** 31 - 1,
+          where,
+        })
+  const retryIntervalMs =
+    options.storeRetryIntervalMs === undefined
+      ? 1000
+      : checkNumber(options.storeRetryIntervalMs, 'storeRetryIntervalMs', { min: 0, where })
+  const defaultFormat = checkHeaderFormat(options.headers, 'headers', where)
+  const keyOptions = options.clientKey === undefined ? {} : checkObject(options.clientKey, 'clientKey', where)
+  checkKnownKeys(keyOptions, ['ipv6Subnet', 'ipv4Subnet', 'apiKeyHeader'], 'clientKey')
+  const addressOptions: ClientAddressKeyOptions = {
+    ipv6Subnet:
+      keyOptions.ipv6Subnet === undefined
+        ? 64
+        : checkNumber(keyOptions.ipv6Subnet, 'clientKey.ipv6Subnet', {
+            min: 1,
+            max: 128,
+            integer: true,
+            where,
+          }),
+    ipv4Subnet:
+      keyOptions.ipv4Subnet === undefined
+        ? 32
+        : checkNumber(keyOptions.ipv4Subnet, 'clientKey.ipv4Subnet', {
+            min: 1,
+            max: 32,
+            integer: true,
+            where,
+          }),
+  }
+  const apiKeyHeader = keyOptions.apiKeyHeader
+  if (apiKeyHeader !== undefined && (typeof apiKeyHeader !== 'string' || apiKeyHeader === '')) {
+    throw new CortexConfigError('clientKey.apiKeyHeader', apiKeyHeader, 'a header name', where)
+  }
+  const metricPrefix = options.metricPrefix ?? 'cortex_rate_limit'
+  if (typeof metricPrefix !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(metricPrefix)) {
+    throw new CortexConfigError(
+      'metricPrefix',
+      metricPrefix,
+      'a Prometheus metric name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*)',
+      where,
+    )
+  }
+  const maxPendingWaits =
+    options.maxPendingWaits === undefined
+      ? 10_000
+      : checkNumber(options.maxPendingWaits, 'maxPendingWaits', { min: 0, integer: true, where })
+  const logger = options.logger === undefined ? console : options.logger
+  if (
+    logger !== false &&
+    (typeof logger !== 'object' || logger === null || typeof logger.warn !== 'function')
+  ) {
+    throw new CortexConfigError('logger', logger, 'an object with a warn(message) method, or false', where)
+  }
+  const warnings = options.warnings === undefined ? {} : checkObject(options.warnings, 'warnings', where)
+  checkKnownKeys(warnings, ['untrustedProxyHeaders', 'storeErrors'], 'warnings')
+  checkFunction(options.onEvent, 'onEvent', where)
+  const onEvent = options.onEvent
+
+  // --- policies -------------------------------------------------------------
+  let scale = 1
+  const runtimes: (Runtime | undefined)[] = descriptions.map((description, index) =>
+    description.unlimited ? undefined : buildRuntime(description, index, 1),
+  )
+  const byName = new Map<string, { d: PolicyDescription; rt: Runtime | undefined; index: number }>()
+  descriptions.forEach((d, index) => {
+    byName.set(d.name, { d, rt: runtimes[index], index })
+  })
+  const matcher = createPolicyMatcher(
+    descriptions,
+    (d) => byName.get(d.name) as NonNullable<ReturnType<typeof byName.get>>,
+  )
+
+  function buildRuntime(description: PolicyDescription, index: number, s: number): Runtime {
+    const burst =
+      s === 1 ? description.burst : Math.max(description.burst * s, Math.min(description.burst, 1))
+    const bucket = createTokenBucket({
+      burst,
+      refillTokens: description.limit * s,
+      refillMs: description.windowMs,
+    })
+    return {
+      description,
+      index,
+      bucket,
+      tolerance: bucket.burst * bucket.msPerToken,
+      limit: s === 1 ? description.limit : Math.max(1, Math.floor(description.limit * s)),
+      delayBuckets: new Map(),
+    }
+  }
+
+  function delayBucket(rt: Runtime, maxDelayMs: number): TokenBucket {
+    let b = rt.delayBuckets.get(maxDelayMs)
+    if (b === undefined) {
+      b = createTokenBucket({
+        burst: rt.bucket.burst + maxDelayMs * rt.bucket.tokensPerMs,
+        refillTokens: rt.description.limit * scale,
+        refillMs: rt.description.windowMs,
+      })
+      if (rt.delayBuckets.size < 16) rt.delayBuckets.set(maxDelayMs, b)
+    }
+    return b
+  }
+
+  // --- counters (read by the metrics collector at scrape time) ----------------
+  const counts = {
+    /** [allowed, denied, unlimited] per policy, then one slot row for "no policy matched". */
+    decisions: new Float64Array((descriptions.length + 1) * 3),
+    storeErrors: 0,
+    storeTimeouts: 0,
+    pendingWaits: 0,
+  }
+  const unmatchedRow = descriptions.length
+
+  // --- clock ------------------------------------------------------------------
+  let lastNow = Number.NEGATIVE_INFINITY
+  function tick(): number {
+    const t = clock()
+    if (t > lastNow) lastNow = t
+    else if (lastNow === Number.NEGATIVE_INFINITY) lastNow = Date.now()
+    return lastNow
+  }
+
+  // --- warnings and events ------------------------------------------------------
+  function warn(message: string): void {
+    if (logger) logger.warn(`${TAG} ${message}`)
+  }
+  function emit(event: RateLimitEvent): void {
+    if (!onEvent) return
+    try {
+      onEvent(event)
+    } catch {
+      // A listener's bug must not turn into a failed request.
+    }
+  }
+
+  // --- store outage tracking ------------------------------------------------------
+  let outage: { since: number; nextProbeAt: number; probing: boolean } | undefined
+
+  function storeFailed(err: unknown, timeout: boolean, policy: string, wasProbe: boolean): void {
+    if (timeout) counts.storeTimeouts++
+    else counts.storeErrors++
+    const now = tick()
+    if (outage === undefined) {
+      outage = { since: now, nextProbeAt: now + retryIntervalMs, probing: false }
+      if (warnings.storeErrors !== false) {
+        const reason = timeout
+          ? `no answer within storeTimeoutMs=${storeTimeoutMs}`
+          : String((err as Error)?.message ?? err)
+        const policyText = fallback
+          ? `the fallback store (${fallback.name})`
+          : `onStoreError='${onStoreError}'`
+        warn(
+          `ERR_CORTEX_STORE: the ${store.name} store failed (${reason}); deciding with ${policyText} until it answers again.`,
+        )
+      }
+      emit({ type: 'store-error', store: store.name, error: err, timeout, policy })
+    } else if (wasProbe) {
+      outage.probing = false
+      outage.nextProbeAt = now + retryIntervalMs
+    }
+  }
+
+  function storeAnswered(): void {
+    if (outage === undefined) return
+    const downMs = tick() - outage.since
+    outage = undefined
+    if (warnings.storeErrors !== false && logger) {
+      const message = `${TAG} the ${store.name} store answers again after ${Math.round(downMs)} ms.`
+      if (logger.info) logger.info(message)
+      else logger.warn(message)
+    }
+    emit({ type: 'store-recovered', store: store.name, downMs })
+  }
+
+  /** While the store is down, only one request at a time, once per interval, tries it. */
+  function mayTryStore(now: number): boolean {
+    if (outage === undefined) return true
+    if (outage.probing || now < outage.nextProbeAt) return false
+    outage.probing = true
+    return true
+  }
+
+  // --- decisions ------------------------------------------------------------
+  const scratch: TokenBucketDecision = {
+    allowed: false,
+    remaining: 0,
+    retryAfterMs: 0,
+    resetAfterMs: 0,
+    state: 0,
+  }
+
+  function count(row: number, outcome: 0 | 1 | 2): void {
+    const i = row * 3 + outcome
+    counts.decisions[i] = (counts.decisions[i] as number) + 1
+  }
+
+  function unlimitedDecision(policy: string, row: number, cost: number, counted: boolean): RateLimitDecision {
+    if (counted) count(row, 2)
+    return {
+      allowed: true,
+      policy,
+      limit: Number.POSITIVE_INFINITY,
+      remaining: Number.POSITIVE_INFINITY,
+      resetSeconds: 0,
+      retryAfterSeconds: 0,
+      windowMs: 0,
+      burst: Number.POSITIVE_INFINITY,
+      cost,
+      retryAfterMs: 0,
+      resetMs: 0,
+      delayMs: 0,
+      unlimited: true,
+      degraded: false,
+    }
+  }
+
+  /**
+   * Turns a store decision into the limiter's. For a peek with a cost, and
+   * for a refused throttled request (decided on a larger delay bucket),
+   * nothing was consumed: the figures are what the policy's own bucket gives
+   * for `cost` at the state just read — the arithmetic a consume would use,
+   * at the store's own time, so retry hints stay exact.
+   */
+  function finish(
+    rt: Runtime,
+    td: StoreDecision,
+    cost: number,
+    degraded: false | 'fallback',
+    mode: Mode,
+    counted: boolean,
+    now: number,
+  ): RateLimitDecision {
+    const bucket = rt.bucket
+    const src: TokenBucketDecision =
+      (mode === 'peek' && cost !== 0) || (mode === 'throttle' && !td.allowed)
+        ? bucket.take(td.state, td.now ?? now, cost)
+        : td
+    const allowed = src.allowed
+    // A peek reports the bucket as it is; only the verdict is for `cost`.
+    const state = mode === 'peek' ? td : src
+    let remaining = state.remaining
+    const resetMs = state.resetAfterMs
+    let delayMs = 0
+    if (mode === 'throttle' && allowed) {
+      delayMs = resetMs - rt.tolerance
+      if (!(delayMs > 1e-6)) delayMs = 0
+      remaining = bucket.burst - resetMs * bucket.tokensPerMs
+      remaining = remaining <= 0 ? 0 : Math.min(remaining, bucket.burst)
+    }
+    if (counted) count(rt.index, allowed ? 0 : 1)
+    const retryAfterMs = allowed ? 0 : src.retryAfterMs
+    return {
+      allowed,
+      policy: rt.description.name,
+      limit: rt.limit,
+      remaining: Math.floor(remaining + 1e-9),
+      resetSeconds: Math.ceil(resetMs / 1000),
+      retryAfterSeconds: allowed
+        ? 0
+        : retryAfterMs === NEVER
+          ? NEVER_SECONDS
+          : Math.ceil(retryAfterMs / 1000),
+      windowMs: rt.description.windowMs,
+      burst: bucket.burst,
+      cost,
+      retryAfterMs,
+      resetMs,
+      delayMs,
+      unlimited: false,
+      degraded,
+    }
+  }
+
+  /** `finish` for a plain consume: the same figures, without the peek/throttle cases. */
+  function admitOrRefuse(rt: Runtime, td: TokenBucketDecision, cost: number): RateLimitDecision {
+    const allowed = td.allowed
+    const i = rt.index * 3 + (allowed ? 0 : 1)
+    counts.decisions[i] = (counts.decisions[i] as number) + 1
+    const retryAfterMs = allowed ? 0 : td.retryAfterMs
+    return {
+      allowed,
+      policy: rt.description.name,
+      limit: rt.limit,
+      remaining: Math.floor(td.remaining + 1e-9),
+      resetSeconds: Math.ceil(td.resetAfterMs / 1000),
+      retryAfterSeconds: allowed
+        ? 0
+        : retryAfterMs === NEVER
+          ? NEVER_SECONDS
+          : Math.ceil(retryAfterMs / 1000),
+      windowMs: rt.description.windowMs,
+      burst: rt.bucket.burst,
+      cost,
+      retryAfterMs,
+      resetMs: td.resetAfterMs,
+      delayMs: 0,
+      unlimited: false,
+      degraded: false,
+    }
+  }
+
+  function blindDecision(rt: Runtime, cost: number, allow: boolean, counted: boolean): RateLimitDecision {
+    if (counted) count(rt.index, allow ? 0 : 1)
+    const waitMs = Math.max(1000, retryIntervalMs)
+    return {
+      allowed: allow,
+      policy: rt.description.name,
+      limit: rt.limit,
+      remaining: allow ? Math.floor(rt.bucket.burst) : 0,
+      resetSeconds: 0,
+      retryAfterSeconds: allow ? 0 : Math.ceil(waitMs / 1000),
+      windowMs: rt.description.windowMs,
+      burst: rt.bucket.burst,
+      cost,
+      retryAfterMs: allow ? 0 : waitMs,
+      resetMs: 0,
+      delayMs: 0,
+      unlimited: false,
+      degraded: allow ? 'allow' : 'deny',
+    }
+  }
+
+  /**
+   * Settles `pending` within `storeTimeoutMs`: `onValue` on an answer,
+   * `onFailure` on an error or timeout. The returned promise never rejects,
+   * and a late rejection of `pending` is always caught.
+   */
+  function withTimeout<T>(
+    pending: Promise<StoreDecision>,
+    onValue: (td: StoreDecision) => MaybePromise<T>,
+    onFailure: (err: unknown, timeout: boolean) => MaybePromise<T>,
+  ): Promise<T> {
+    return new Promise<T>((resolve) => {
+      let settled = false
+      const timer = setTimeout(() => {
+        if (settled) return
+        settled = true
+        resolve(
+          onFailure(
+            new CortexError(
+              'ERR_CORTEX_STORE_TIMEOUT',
+              `The store did not answer within ${storeTimeoutMs} ms`,
+            ),
+            true,
+          ),
+        )
+      }, storeTimeoutMs)
+      timer.unref?.()
+      pending.then(
+        (td) => {
+          if (settled) return
+          settled = true
+          clearTimeout(timer)
+          resolve(onValue(td))
+        },
+        (err: unknown) => {
+          if (settled) return
+          settled = true
+          clearTimeout(timer)
+          resolve(onFailure(err, false))
+        },
+      )
+    })
+  }
+
+  function failover(
+    rt: Runtime,
+    key: string,
+    cost: number,
+    bucket: TokenBucket,
+    mode: Mode,
+    counted: boolean,
+  ): MaybePromise<RateLimitDecision> {
+    if (fallback === undefined) return blindDecision(rt, cost, onStoreError === 'allow', counted)
+    const onFallbackFailure = () => blindDecision(rt, cost, true, counted)
+    const now = tick()
+    let r: MaybePromise<StoreDecision>
+    try {
+      r = fallback.take(rt.description.name, key, bucket, now, mode === 'peek' ? 0 : cost, scratch)
+    } catch {
+      return onFallbackFailure()
+    }
+    if (!isPromiseLike(r)) return finish(rt, r, cost, 'fallback', mode, counted, now)
+    return withTimeout(r, (td) => finish(rt, td, cost, 'fallback', mode, counted, now), onFallbackFailure)
+  }
+
+  /** One decision through the store, the failure policy and the counters. */
+  function take(
+    rt: Runtime,
+    key: string,
+    cost: number,
+    bucket: TokenBucket,
+    mode: Mode,
+    counted: boolean,
+  ): MaybePromise<RateLimitDecision> {
+    // Checked against the policy's own burst: a delay bucket is larger, but
+    // throttling must not admit what the bucket never could.
+    if (!(cost >= 0 && cost <= rt.bucket.burst)) {
+      // Never admissible (or not a cost at all): no store round trip.
+      if (counted) count(rt.index, 1)
+      return {
+        ...blindDecision(rt, cost, false, false),
+        retryAfterSeconds: NEVER_SECONDS,
+        retryAfterMs: NEVER,
+        degraded: false,
+      }
+    }
+    const now = tick()
+    if (!mayTryStore(now)) return failover(rt, key, cost, bucket, mode, counted)
+    const probing = outage !== undefined
+    let r: MaybePromise<StoreDecision>
+    try {
+      r = store.take(rt.description.name, key, bucket, now, mode === 'peek' ? 0 : cost, scratch)
+    } catch (err) {
+      storeFailed(err, false, rt.description.name, probing)
+      return failover(rt, key, cost, bucket, mode, counted)
+    }
+    if (r === scratch && mode === 'consume') {
+      // The synchronous hot path (memory store): no promise, one allocation.
+      if (outage !== undefined) storeAnswered()
+      return admitOrRefuse(rt, scratch, cost)
+    }
+    if (!isPromiseLike(r)) {
+      if (outage !== undefined) storeAnswered()
+      return finish(rt, r, cost, false, mode, counted, now)
+    }
+    return withTimeout(
+      r,
+      (td) => {
+        storeAnswered()
+        return finish(rt, td, cost, false, mode, counted, now)
+      },
+      (err, timeout) => {
+        storeFailed(err, timeout, rt.description.name, probing)
+        return failover(rt, key, cost, bucket, mode, counted)
+      },
+    )
+  }
+
+  function resolve(
+    policy: string,
+  ): { d: PolicyDescription; rt: Runtime | undefined; index: number } | undefined {
+    const hit = byName.get(policy)
+    if (hit !== undefined || typeof policy !== 'string') return hit
+    const space = policy.indexOf(' ')
+    return space === -1 ? undefined : matcher.match(policy.slice(0, space), policy.slice(space + 1).trim())
+  }
+
+  function consume(key: string, policy: string, cost = 1): MaybePromise<RateLimitDecision> {
+    const hit = resolve(policy)
+    if (hit === undefined) return unlimitedDecision('', unmatchedRow, cost, true)
+    if (hit.rt === undefined) return unlimitedDecision(hit.d.name, hit.index, cost, true)
+    return take(hit.rt, typeof key === 'string' ? key : String(key), cost, hit.rt.bucket, 'consume', true)
+  }
+
+  function peek(key: string, policy: string, cost = 1): MaybePromise<RateLimitDecision> {
+    const hit = resolve(policy)
+    if (hit === undefined) return unlimitedDecision('', unmatchedRow, cost, false)
+    if (hit.rt === undefined) return unlimitedDecision(hit.d.name, hit.index, cost, false)
+    return take(hit.rt, String(key), cost, hit.rt.bucket, 'peek', false)
+  }
+
+  function reset(key: string, policy?: string): MaybePromise<void> {
+    const targets =
+      policy === undefined
+        ? descriptions.filter((d) => !d.unlimited)
+        : [resolve(policy)?.d].filter((d) => d !== undefined)
+    const pending: Promise<void>[] = []
+    for (const d of targets) {
+      for (const s of fallback ? [store, fallback] : [store]) {
+        const r = s.reset(d.name, key)
+        if (isPromiseLike(r)) pending.push(r)
+      }
+    }
+    if (pending.length > 0) return Promise.all(pending).then(() => undefined)
+  }
+
+  // --- throttling ---------------------------------------------------------------
+  const held = new Set<{ timer: ReturnType<typeof setTimeout>; reject: (err: unknown) => void }>()
+
+  function hold(d: RateLimitDecision): Promise<RateLimitDecision> {
+    if (d.delayMs <= 0) return Promise.resolve(d)
+    return new Promise<RateLimitDecision>((resolveHold, rejectHold) => {
+      const entry = {
+        timer: setTimeout(() => {
+          held.delete(entry)
+          resolveHold(d)
+        }, Math.ceil(d.delayMs)),
+        reject: rejectHold,
+      }
+      entry.timer.unref?.()
+      held.add(entry)
+    })
+  }
+
+  /** Reserves tokens admitted within `maxDelayMs`, then holds until then. Resolves with denials too. */
+  function reserveAndHold(
+    rt: Runtime,
+    key: string,
+    cost: number,
+    maxDelayMs: number,
+  ): MaybePromise<RateLimitDecision> {
+    if (maxDelayMs <= 0 || counts.pendingWaits >= maxPendingWaits)
+      return take(rt, key, cost, rt.bucket, 'consume', true)
+    counts.pendingWaits++
+    const done = (d: RateLimitDecision) => {
+      counts.pendingWaits--
+      return d
+    }
+    const settle = (d: RateLimitDecision): Promise<RateLimitDecision> =>
+      hold(d).then(done, (err: unknown) => {
+        counts.pendingWaits--
+        throw err
+      })
+    const r = take(rt, key, cost, delayBucket(rt, maxDelayMs), 'throttle', true)
+    if (isPromiseLike(r)) return r.then(settle)
+    if (r.delayMs <= 0) return done(r)
+    return settle(r)
+  }
+
+  function wait(
+    key: string,
+    policy: string,
+    cost = 1,
+    waitOptions: WaitOptions = {},
+  ): Promise<RateLimitDecision> {
+    const maxDelayMs = waitOptions?.maxDelayMs ?? 0
+    if (!(typeof maxDelayMs === 'number' && maxDelayMs >= 0 && maxDelayMs <= 2 ** 31 - 1)) {
+      return Promise.reject(
+        new CortexConfigError(
+          'maxDelayMs',
+          maxDelayMs,
+          'a number of milliseconds in [0, 2147483647]',
+          'wait',
+        ),
+      )
+    }
+    const hit = resolve(policy)
+    if (hit === undefined) return Promise.resolve(unlimitedDecision('', unmatchedRow, cost, true))
+    if (hit.rt === undefined) return Promise.resolve(unlimitedDecision(hit.d.name, hit.index, cost, true))
+    if (counts.pendingWaits >= maxPendingWaits) {
+      return Promise.reject(
+        new CortexError(
+          'ERR_CORTEX_QUEUE_FULL',
+          `${maxPendingWaits} requests are already waiting (maxPendingWaits)`,
+        ),
+      )
+    }
+    const rt = hit.rt
+    return Promise.resolve(reserveAndHold(rt, String(key), cost, maxDelayMs)).then((d) => {
+      if (d.allowed) return d
+      const err = new CortexError(
+        'ERR_CORTEX_THROTTLE_TIMEOUT',
+        d.retryAfterMs === NEVER
+          ? `A cost of ${cost} exceeds the burst of policy "${rt.description.name}"; no wait admits it`
+          : `Admission under policy "${rt.description.name}" needs ${Math.ceil(d.retryAfterMs)} ms, more than maxDelayMs=${maxDelayMs}`,
+      )
+      ;(err as CortexError & { decision?: RateLimitDecision }).decision = d
+      throw err
+    })
+  }
+
+  // --- adapters ---------------------------------------------------------------
+  let proxyWarned = false
+  function noticeProxyHeaders(o: CheckOptions): void {
+    if (proxyWarned || o.trustProxy !== false || o.headers === undefined) return
+    for (const header of FORWARDING_HEADERS) {
+      if (o.headers[header] === undefined) continue
+      proxyWarned = true
+      if (warnings.untrustedProxyHeaders !== false) {
+        warn(
+          `ERR_CORTEX_UNTRUSTED_PROXY: a request carried "${header}" but the framework does not trust proxies, so every client behind the proxy shares one rate limit (the proxy's address). If a proxy you control sets it, enable the framework's trust-proxy setting; otherwise ignore this (it is shown once; turn it off with warnings.untrustedProxyHeaders: false).`,
+        )
+      }
+      emit({ type: 'untrusted-proxy-header', header })
+      return
+    }
+  }
+
+  function keyFor(info: RequestInfo, headers: RequestHeaders | undefined): string {
+    if (typeof apiKeyHeader === 'string') {
+      const k = apiKeyFromHeaders(headers, apiKeyHeader)
+      if (k !== undefined) return k
+    }
+    return clientAddressKey(info.clientAddress, addressOptions)
+  }
+
+  function check(info: RequestInfo, o: CheckOptions = {}): MaybePromise<RateLimitDecision> {
+    noticeProxyHeaders(o)
+    const cost = o.cost ?? 1
+    const hit = matcher.match(info.method, info.path)
+    if (hit === undefined) return unlimitedDecision('', unmatchedRow, cost, true)
+    if (hit.rt === undefined) return unlimitedDecision(hit.d.name, hit.index, cost, true)
+    const key = o.key ?? keyFor(info, o.headers)
+    return reserveAndHold(hit.rt, key, cost, hit.d.maxDelayMs)
+  }
+
+  function responseFor(
+    decisions: RateLimitDecision | readonly RateLimitDecision[],
+    format: HeaderFormat | false = defaultFormat,
+  ): RateLimitPlan {
+    const list = Array.isArray(decisions) ? [...decisions] : [decisions as RateLimitDecision]
+    const headers = rateLimitHeaders(list, { format })
+    const denied = list.find((d) => !d.allowed)
+    if (denied === undefined) return { allowed: true, status: 200, headers, body: undefined, decisions: list }
+    return {
+      allowed: false,
+      status: 429,
+      headers,
+      body: { error: 'rate_limited', policy: denied.policy, retryAfterSeconds: denied.retryAfterSeconds },
+      decisions: list,
+    }
+  }
+
+  function handler<Req>(handlerOptions: RateLimitHandlerOptions<Req> = {}): RateLimitHandler<Req> {
+    const at = 'rateLimit'
+    checkObject(handlerOptions, 'options', at)
+    checkKnownKeys(handlerOptions, ['limiter', 'key', 'skip', 'cost', 'headers'], at)
+    checkFunction(handlerOptions.key, 'key', at)
+    checkFunction(handlerOptions.skip, 'skip', at)
+    checkFunction(handlerOptions.cost, 'cost', at)
+    const format =
+      handlerOptions.headers === undefined
+        ? defaultFormat
+        : checkHeaderFormat(handlerOptions.headers, 'headers', at)
+    const { key, skip, cost } = handlerOptions
+    const plan = (req: Req, d: RateLimitDecision): RateLimitPlan => {
+      const carrier = req as { [DECISIONS]?: RateLimitDecision[] }
+      const previous = carrier[DECISIONS]
+      const decisions = previous === undefined ? [d] : [...previous, d]
+      carrier[DECISIONS] = decisions
+      return responseFor(decisions, format)
+    }
+    return {
+      handle(req, input) {
+        if (skip?.(req)) return undefined
+        const r = check(input.info, {
+          key: key?.(req),
+          cost: cost?.(req),
+          headers: input.headers,
+          trustProxy: input.trustProxy,
+        })
+        return isPromiseLike(r) ? r.then((d) => plan(req, d)) : plan(req, r)
+      },
+    }
+  }
+
+  function setRateScale(next: number): void {
+    scale = checkNumber(next, 'scale', { min: 0, exclusiveMin: true, max: 1e6, where: 'setRateScale' })
+    descriptions.forEach((d, index) => {
+      if (d.unlimited) return
+      const rt = buildRuntime(d, index, scale)
+      const entry = byName.get(d.name) as { rt: Runtime | undefined }
+      const current = entry.rt as Runtime
+      current.bucket = rt.bucket
+      current.tolerance = rt.tolerance
+      current.limit = rt.limit
+      current.delayBuckets.clear()
+    })
+  }
+
+  function close(): void {
+    for (const entry of held) {
+      clearTimeout(entry.timer)
+      entry.reject(
+        new CortexError('ERR_CORTEX_CLOSED', 'The rate limiter was closed while this request was held'),
+      )
+    }
+    held.clear()
+  }
+
+  if (options.registry !== undefined) {
+    registerRateLimitMetrics(options.registry, metricPrefix, {
+      policies: descriptions.map((d) => d.name),
+      counts,
+      stores: fallback ? { primary: store, fallback } : { primary: store },
+      storeUp: () => outage === undefined,
+    })
+  }
+
+  return {
+    policies: descriptions,
+    headerFormat: defaultFormat,
+    get rateScale() {
+      return scale
+    },
+    consume,
+    peek,
+    reset,
+    wait,
+    policyFor: (method, path) => matcher.match(method, path)?.d.name,
+    check,
+    responseFor,
+    handler,
+    setRateScale,
+    close,
+  }
+}
