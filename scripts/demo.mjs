@@ -1,26 +1,49 @@
-// `pnpm demo`: the README's main command. The full demo (the Fastify example
-// under load, its baseline table, 429s, energy and low-power mode) arrives
-// with the examples issue; until then it runs the core benchmark briefly so
-// the command shows something real.
+// `pnpm demo`, the README's main command: builds the @cortex packages the
+// examples use (turbo caches it after the first run), then runs the demo in
+// examples/demo (the Fastify example under load; see its header for options).
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { root } from './workspace.mjs'
 
-console.log('@cortex/* demo: the full inference-API demo is coming in a later issue.')
-console.log('Meanwhile, a short run of the core benchmark (token bucket and sketch against their peers):\n')
 const pnpm = process.env.npm_execpath
-const cmd = pnpm && !/\.[cm]?js$/.test(pnpm) ? [pnpm, []] : [process.execPath, pnpm ? [pnpm] : []]
-if (!existsSync(join(root, 'packages/core/dist/index.js'))) {
-  const built = spawnSync(cmd[0], [...cmd[1], '--filter', '@cortex/core', 'build'], {
+const pnpmCmd =
+  pnpm && !/\.[cm]?js$/.test(pnpm)
+    ? [pnpm, []]
+    : pnpm
+      ? [process.execPath, [pnpm]]
+      : ['npx', ['-y', 'pnpm@12.4.2']]
+
+process.stdout.write('Building @cortex/* (cached after the first run)... ')
+const built = spawnSync(
+  pnpmCmd[0],
+  [
+    ...pnpmCmd[1],
+    'exec',
+    'turbo',
+    'run',
+    'build',
+    '--filter=@cortex-examples/demo...',
+    '--output-logs=errors-only',
+  ],
+  {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' },
+    maxBuffer: 64 * 1024 * 1024,
+  },
+)
+if (built.status !== 0) {
+  console.log('failed:\n')
+  console.log(built.stdout, built.stderr)
+  process.exit(built.status ?? 1)
+}
+console.log('done.')
+const demo = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', join(root, 'examples/demo/src/demo.ts'), ...process.argv.slice(2)],
+  {
     cwd: root,
     stdio: 'inherit',
-  })
-  if (built.status !== 0) process.exit(built.status ?? 1)
-}
-const r = spawnSync(cmd[0], [...cmd[1], 'bench'], {
-  cwd: join(root, 'benchmarks/core'),
-  stdio: 'inherit',
-  env: { ...process.env, BENCH_TIME_MS: process.env.BENCH_TIME_MS ?? '300' },
-})
-process.exit(r.status ?? 1)
+  },
+)
+process.exit(demo.status ?? 1)

@@ -1,0 +1,104 @@
+/**
+ * HTTP overhead, in one run, with autocannon on loopback: for Express, Fastify
+ * and Koa, a bare server, the full @cortex stack (rate limit + SLO tracking +
+ * energy tracking + power mode) and the peer stack users assemble today
+ * (Express: express-rate-limit + express-prom-bundle; Fastify:
+ * @fastify/rate-limit + fastify-metrics; Koa: koa-ratelimit + a prom-client
+ * middleware). Each server runs in its own process; stacks are interleaved
+ * round after round and the median round is reported.
+ *
+ *   BENCH_HTTP_SECONDS   seconds per measurement (default 5)
+ *   BENCH_HTTP_ROUNDS    rounds (default 3)
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { cpus } from 'node:os'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+
+const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 5)
+const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 3)
+const FRAMEWORKS = ['express', 'fastify', 'koa'] as const
+const STACKS = ['bare', 'cortex', 'peer'] as const
+const PEERS = {
+  express: 'express-rate-limit + express-prom-bundle',
+  fastify: '@fastify/rate-limit + fastify-metrics',
+  koa: 'koa-ratelimit + prom-client middleware',
+}
+
+async function startServer(framework: string, stack: string): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('./server.ts', import.meta.url)), framework, stack],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`${framework}/${stack} server exited (${code})`)))
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', (line) =>
+      resolve(JSON.parse(line).port),
+    )
+  })
+  return { child, port }
+}
+
+async function measure(port: number, seconds: number) {
+  const r = await autocannon({ url: `http://127.0.0.1:${port}/hello`, connections: 10, duration: seconds })
+  if (r.non2xx > 0 || r.errors > 0)
+    throw new Error(`non-2xx ${r.non2xx}, errors ${r.errors}: the benchmark must not be refused`)
+  return { rps: r.requests.average, p99: r.latency.p99 }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
+
+console.log(
+  `# HTTP overhead · ${new Date().toISOString().slice(0, 10)} · Node ${process.version} · ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'} · autocannon 10 connections, ${SECONDS} s × ${ROUNDS} rounds, median round\n`,
+)
+const results: Record<string, { rps: number[]; p99: number[] }> = {}
+for (let round = 1; round <= ROUNDS; round++) {
+  for (const framework of FRAMEWORKS) {
+    for (const stack of STACKS) {
+      const { child, port } = await startServer(framework, stack)
+      try {
+        await measure(port, 1) // warm-up: JIT and connection set-up
+        const m = await measure(port, SECONDS)
+        const key = `${framework}/${stack}`
+        results[key] ??= { rps: [], p99: [] }
+        results[key].rps.push(m.rps)
+        results[key].p99.push(m.p99)
+        process.stderr.write(
+          `  round ${round}: ${key.padEnd(16)} ${m.rps.toFixed(0).padStart(7)} req/s  p99 ${m.p99} ms\n`,
+        )
+      } finally {
+        child.kill()
+      }
+    }
+  }
+}
+
+console.log('| framework | stack | req/s | p99 (ms) | throughput lost vs bare |')
+console.log('|---|---|---:|---:|---:|')
+const verdicts: string[] = []
+for (const framework of FRAMEWORKS) {
+  const bare = median(results[`${framework}/bare`]?.rps ?? [])
+  const lost: Record<string, number> = {}
+  for (const stack of STACKS) {
+    const r = results[`${framework}/${stack}`] as { rps: number[]; p99: number[] }
+    const rps = median(r.rps)
+    lost[stack] = 1 - rps / bare
+    const name =
+      stack === 'bare'
+        ? 'bare'
+        : stack === 'cortex'
+          ? '@cortex (rate limit + SLO + energy + power mode)'
+          : PEERS[framework]
+    console.log(
+      `| ${framework} | ${name} | ${rps.toFixed(0)} | ${median(r.p99)} | ${stack === 'bare' ? '' : `${(lost[stack] * 100).toFixed(1)}%`} |`,
+    )
+  }
+  verdicts.push(
+    `${framework}: @cortex costs ${((lost.cortex as number) * 100).toFixed(1)}% of bare req/s, the peer stack ${((lost.peer as number) * 100).toFixed(1)}% (${(lost.cortex as number) < (lost.peer as number) ? 'less than the peers' : 'NOT less than the peers'})`,
+  )
+}
+console.log(`\n${verdicts.join('\n')}`)

@@ -1,0 +1,143 @@
+/**
+ * One benchmark server, chosen by argv: `<framework> <stack>` where framework
+ * is express | fastify | koa and stack is bare | cortex | peer. Serves
+ * `GET /hello` (a small JSON body) and prints `{"port":N}` once listening.
+ * Limits are set so that nothing is refused: the benchmark measures the cost
+ * of checking, not of refusing.
+ */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createEnergyMeter } from '@cortex/energy'
+import * as cortexExpress from '@cortex/express'
+import * as cortexFastify from '@cortex/fastify'
+import * as cortexKoa from '@cortex/koa'
+import { createPowerModeController } from '@cortex/low-power'
+import { createSloTracker, defineSlos } from '@cortex/slo'
+import { createRateLimiter } from '@cortex/token-bucket'
+import Router from '@koa/router'
+import express from 'express'
+import Fastify from 'fastify'
+import Koa from 'koa'
+import { Registry } from 'prom-client'
+
+const [framework, stack] = process.argv.slice(2) as [
+  'express' | 'fastify' | 'koa',
+  'bare' | 'cortex' | 'peer',
+]
+const HUGE = 1_000_000_000
+const body = { hello: 'world' }
+
+function cortexStack() {
+  const registry = new Registry()
+  const limiter = createRateLimiter({
+    policies: { 'GET /metrics': 'unlimited', '*': { limit: HUGE, window: '1s' } },
+    registry,
+  })
+  const tracker = createSloTracker(
+    defineSlos({
+      service: 'bench',
+      objectives: [
+        { name: 'hello-latency', route: 'GET /hello', latency: { percentile: 95, thresholdMs: 50 } },
+        { name: 'availability', route: '*', availability: { errorRate: 0.005 } },
+      ],
+    }),
+    { registry },
+  )
+  const meter = createEnergyMeter({ sources: 'auto', intervalMs: 1000 })
+  meter.registerMetrics(registry)
+  meter.start()
+  // Generous concurrency: the benchmark measures the stack's overhead, not queueing.
+  const power = createPowerModeController({
+    modes: { normal: { concurrency: 256 } },
+    initial: 'normal',
+    registry,
+  })
+  return { registry, limiter, tracker, meter, power }
+}
+
+async function listen(server: import('node:http').Server): Promise<number> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  return (server.address() as AddressInfo).port
+}
+
+async function start(): Promise<number> {
+  if (framework === 'express') {
+    const app = express()
+    if (stack === 'cortex') {
+      const c = cortexStack()
+      app.use(cortexExpress.sloTracking({ tracker: c.tracker }))
+      app.use(cortexExpress.energyTracking({ meter: c.meter }))
+      app.use(cortexExpress.rateLimit({ limiter: c.limiter }))
+      app.use(cortexExpress.powerMode({ controller: c.power }))
+      app.get('/metrics', cortexExpress.metricsHandler({ registry: c.registry }))
+    } else if (stack === 'peer') {
+      const { rateLimit } = await import('express-rate-limit')
+      const promBundle = (await import('express-prom-bundle')).default
+      app.use(promBundle({ includeMethod: true, includePath: true, includeStatusCode: true }))
+      app.use(rateLimit({ windowMs: 60_000, limit: HUGE, standardHeaders: 'draft-7', legacyHeaders: false }))
+    }
+    app.get('/hello', (_req, res) => {
+      res.json(body)
+    })
+    return listen(createServer(app))
+  }
+  if (framework === 'fastify') {
+    const app = Fastify()
+    if (stack === 'cortex') {
+      const c = cortexStack()
+      await app.register(cortexFastify.sloTracking({ tracker: c.tracker }))
+      await app.register(cortexFastify.energyTracking({ meter: c.meter }))
+      await app.register(cortexFastify.rateLimit, { limiter: c.limiter })
+      await app.register(cortexFastify.powerMode, { controller: c.power })
+      app.get('/metrics', cortexFastify.metricsHandler({ registry: c.registry }))
+    } else if (stack === 'peer') {
+      await app.register((await import('@fastify/rate-limit')).default, { max: HUGE, timeWindow: 60_000 })
+      await app.register((await import('fastify-metrics')).default as never, { endpoint: '/metrics' })
+    }
+    app.get('/hello', async () => body)
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    return (app.server.address() as AddressInfo).port
+  }
+  const app = new Koa()
+  const router = new Router()
+  if (stack === 'cortex') {
+    const c = cortexStack()
+    app.use(cortexKoa.sloTracking({ tracker: c.tracker }))
+    app.use(cortexKoa.energyTracking({ meter: c.meter }))
+    app.use(cortexKoa.rateLimit({ limiter: c.limiter }))
+    app.use(cortexKoa.powerMode({ controller: c.power }))
+    router.get('/metrics', cortexKoa.metricsHandler({ registry: c.registry }))
+  } else if (stack === 'peer') {
+    const ratelimit = (await import('koa-ratelimit')).default
+    const { Histogram, register } = await import('prom-client')
+    const histogram = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'duration',
+      labelNames: ['method', 'route', 'status_code'],
+    })
+    app.use(async (ctx, next) => {
+      const end = histogram.startTimer()
+      try {
+        await next()
+      } finally {
+        end({
+          method: ctx.method,
+          route: (ctx as { _matchedRoute?: string })._matchedRoute ?? '__unmatched__',
+          status_code: ctx.status,
+        })
+      }
+    })
+    app.use(ratelimit({ driver: 'memory', db: new Map(), duration: 60_000, max: HUGE, id: (ctx) => ctx.ip }))
+    router.get('/metrics', async (ctx) => {
+      ctx.body = await register.metrics()
+    })
+  }
+  router.get('/hello', (ctx) => {
+    ctx.body = body
+  })
+  app.use(router.routes())
+  return listen(createServer(app.callback()))
+}
+
+const port = await start()
+console.log(JSON.stringify({ port }))

@@ -1,0 +1,46 @@
+/**
+ * The inference API on Fastify. Everything but the framework wiring comes
+ * from @cortex-examples/shared, so this file reads like its Express and Koa
+ * twins.
+ */
+
+import {
+  energyHandler,
+  energyTracking,
+  metricsHandler,
+  powerMode,
+  rateLimit,
+  sloTracking,
+} from '@cortex/fastify'
+import { type CortexStack, createHandlers, type Reply } from '@cortex-examples/shared'
+import Fastify, { type FastifyReply } from 'fastify'
+
+const send = (reply: FastifyReply, r: Reply) =>
+  reply
+    .code(r.status)
+    .headers(r.headers ?? {})
+    .send(r.body)
+
+export async function buildServer(stack: CortexStack) {
+  const app = Fastify()
+  const api = createHandlers(stack)
+
+  await app.register(sloTracking({ tracker: stack.tracker }))
+  await app.register(energyTracking({ meter: stack.meter }))
+  await app.register(rateLimit, { limiter: stack.limiter })
+
+  // Inference runs under the power mode's concurrency; health and metrics never wait behind it.
+  await app.register(async (inference) => {
+    await inference.register(powerMode, { controller: stack.power })
+    inference.post('/embed/multimodal', async (req, reply) => send(reply, await api.embed(req.body)))
+    inference.post('/agents/plan', async (req, reply) => send(reply, await api.plan(req.body)))
+    inference.post('/agents/reflect', async (req, reply) => send(reply, await api.reflect(req.body)))
+  })
+
+  app.get('/health/live', async (_req, reply) => send(reply, api.live()))
+  app.get('/health/ready', async (_req, reply) => send(reply, api.ready()))
+  app.get('/metrics', metricsHandler({ registry: stack.registry }))
+  app.get('/metrics/energy', energyHandler({ meter: stack.meter }))
+  app.put('/admin/power-mode', async (req, reply) => send(reply, api.setPowerMode(req.body, req.ip)))
+  return app
+}
