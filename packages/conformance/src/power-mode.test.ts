@@ -1,4 +1,4 @@
-import { createPowerModeController, type PowerModeController } from '@cortex/low-power'
+import { createPowerModeController } from '@cortex/low-power'
 import { afterEach, describe, expect, it } from 'vitest'
 import { drivers, type FrameworkDriver, type Middleware, type RunningServer, sleep } from './index.js'
 import { powerModeMiddleware } from './power-mode-wiring.js'
@@ -16,7 +16,7 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   throw new Error(`timed out waiting for ${what}`)
 }
 
-async function startGated(driver: FrameworkDriver, controller: PowerModeController, middleware: Middleware) {
+async function startGated(driver: FrameworkDriver, middleware: Middleware) {
   let inFlight = 0
   let maxInFlight = 0
   const gates: Array<() => void> = []
@@ -60,7 +60,7 @@ describe.each(drivers)('power mode on $name', (driver) => {
       retryAfterSeconds: 2,
     })
     controller.set('low', { reason: 'test' })
-    const app = await startGated(driver, controller, powerModeMiddleware(driver, controller))
+    const app = await startGated(driver, powerModeMiddleware(driver, controller))
     const url = `${app.server.url}/work`
     const first = fetch(url)
     const second = fetch(url)

@@ -1,7 +1,10 @@
+import { createSloTracker, defineSlos } from '@cortex/slo'
 import { createRateLimiter, type RateLimiter, type RateLimitStore } from '@cortex/token-bucket'
+import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { drivers, type FrameworkDriver, type RouteSpec, type RunningServer } from './index.js'
 import { type RateLimitWiring, rateLimitMiddleware } from './rate-limit-wiring.js'
+import { sloWiring } from './slo-wiring.js'
 
 const T0 = 1_764_000_000_000
 const running: RunningServer[] = []
@@ -214,5 +217,48 @@ describe('rate-limit headers are identical across frameworks', () => {
       }),
     )
     for (const t of rest) expect(t).toEqual(first)
+  })
+})
+
+describe.each(drivers)('rate limiting with SLO tracking on $name', (driver) => {
+  it('a request refused before routing is recorded under its endpoint, not __unmatched__', async () => {
+    const tracker = createSloTracker(
+      defineSlos({
+        service: 't',
+        objectives: [{ name: 'avail', route: '*', availability: { errorRate: 0.01 } }],
+      }),
+    )
+    const limiter = createRateLimiter({
+      policies: { 'POST /embed/multimodal': { limit: 2, window: '1m' }, '*': { limit: 1, window: '1m' } },
+      clock: () => T0,
+      logger: false,
+    })
+    const server = await driver.start({
+      routes: routes.filter((r) => r.path !== '/metrics'), // sloWiring serves /metrics itself
+      middleware: [sloWiring(tracker, new Registry()), rateLimitMiddleware({ limiter })],
+    })
+    running.push(server)
+    const statuses: number[] = []
+    for (let i = 0; i < 3; i++) statuses.push((await post(server, '/embed/multimodal')).status)
+    // A wildcard/default policy names no route: its refusals stay unmatched (bounded).
+    for (let i = 0; i < 2; i++) statuses.push((await post(server, '/agents/plan')).status)
+    expect(statuses).toEqual([200, 200, 429, 200, 429])
+    const routesSeen = tracker
+      .report()
+      .routes.map((r) => `${r.method} ${r.route} ${JSON.stringify(r.statusCodes)}`)
+      .sort()
+    // Fastify routes before its hooks run, so every refusal keeps its route.
+    // Express and Koa route after app-level middleware: an exact-path policy
+    // names the route; a refusal by the default policy stays unmatched.
+    expect(routesSeen).toEqual(
+      driver.family === 'fastify'
+        ? ['POST /agents/plan {"200":1,"429":1}', 'POST /embed/multimodal {"200":2,"429":1}']
+        : [
+            'POST /agents/plan {"200":1}',
+            'POST /embed/multimodal {"200":2,"429":1}',
+            'POST __unmatched__ {"429":1}',
+          ],
+    )
+    tracker.close()
   })
 })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { CortexConfigError, CortexError, isCortexError } from './errors.js'
-import { checkKnownKeys, checkNumber, checkOneOf, parseDuration } from './validate.js'
+import { checkKnownKeys, checkMethods, checkNumber, checkOneOf, parseDuration } from './validate.js'
 
 function messageOf(fn: () => unknown): string {
   try {
@@ -62,5 +62,20 @@ describe('validators', () => {
     expect(parseDuration('30d', 'window')).toBe(2_592_000_000)
     expect(messageOf(() => parseDuration('soon', 'window'))).toContain('got "soon"')
     expect(messageOf(() => parseDuration(0, 'window'))).toContain('`window`')
+  })
+})
+
+describe('checkMethods', () => {
+  it('accepts an object with the methods and names the option otherwise', () => {
+    const meter = { startRequest() {}, snapshot() {} }
+    expect(checkMethods(meter, 'meter', ['startRequest'], 'a meter')).toBe(meter)
+    expect(
+      messageOf(() =>
+        checkMethods({}, 'meter', ['startRequest'], 'a meter from createEnergyMeter()', 'energyTracking'),
+      ),
+    ).toBe('Invalid `meter` in energyTracking: expected a meter from createEnergyMeter(), got {}')
+    expect(messageOf(() => checkMethods(undefined, 'controller', ['acquire'], 'a controller'))).toContain(
+      'got undefined',
+    )
   })
 })

@@ -68,4 +68,11 @@ export {
   type TokenBucketDecision,
   type TokenBucketParams,
 } from './token-bucket.js'
-export { checkKnownKeys, checkNumber, checkObject, checkOneOf, parseDuration } from './validate.js'
+export {
+  checkKnownKeys,
+  checkMethods,
+  checkNumber,
+  checkObject,
+  checkOneOf,
+  parseDuration,
+} from './validate.js'

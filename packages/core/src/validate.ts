@@ -120,3 +120,25 @@ export function parseDuration(value: unknown, option: string, where?: string): n
     where,
   )
 }
+
+/**
+ * An object with the given methods: how adapters check, when they are
+ * created, that they were handed a limiter, tracker, meter or controller.
+ *
+ * @example
+ * checkMethods(options.meter, 'meter', ['startRequest'], 'a meter from createEnergyMeter()', 'energyTracking')
+ */
+export function checkMethods<T>(
+  value: T,
+  option: string,
+  methods: readonly string[],
+  expected: string,
+  where?: string,
+): T {
+  const ok =
+    typeof value === 'object' &&
+    value !== null &&
+    methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function')
+  if (!ok) throw new CortexConfigError(option, value, expected, where)
+  return value
+}

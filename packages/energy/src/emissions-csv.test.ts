@@ -107,6 +107,7 @@ describe('snapshotSci', () => {
     expect(snapshotSci(s)).toBeCloseTo(grams, 12)
     expect(snapshotSci(s, { embodiedGrams: 2, functionalUnits: 4 })).toBeCloseTo((grams + 2) / 4, 12)
     expect(snapshotSci(s, { route: 'POST /embed' })).toBeCloseTo(grams, 12)
-    expect(() => snapshotSci(s, { route: 'GET /nope' })).toThrow(/`route`/)
+    expect(snapshotSci(s, { route: 'GET /nope' })).toBeNaN() // no traffic yet: no unit
+    expect(() => snapshotSci(s, { route: 42 as never })).toThrow(/`route`/)
   })
 })

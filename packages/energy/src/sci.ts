@@ -31,11 +31,13 @@ export function snapshotSci(snapshot: EnergySnapshot, options: SnapshotSciOption
   let kWh = snapshot.kWh
   let units = Object.values(snapshot.routes).reduce((n, r) => n + r.requests, 0)
   if (options.route !== undefined) {
+    if (typeof options.route !== 'string')
+      throw new CortexConfigError('route', options.route, 'a route name', where)
+    // A route with no traffic yet has no unit: NaN, like any other empty figure.
     const r = snapshot.routes[options.route]
-    if (r === undefined) throw new CortexConfigError('route', options.route, `a route in the snapshot`, where)
-    grams = r.co2Grams
-    kWh = r.joules / 3_600_000
-    units = r.requests
+    grams = r?.co2Grams ?? 0
+    kWh = (r?.joules ?? 0) / 3_600_000
+    units = r?.requests ?? 0
   }
   if (options.functionalUnits !== undefined) {
     units = checkNumber(options.functionalUnits, 'functionalUnits', { min: 0, exclusiveMin: true, where })

@@ -3,7 +3,7 @@
  * request's time in flight to its route template; `energyHandler` serves the
  * meter's JSON snapshot, by default to loopback and private addresses only.
  */
-import { type AccessRule, checkAccess, checkAccessRule, UNMATCHED_ROUTE } from '@cortex/core'
+import { type AccessRule, checkAccess, checkAccessRule, checkMethods, UNMATCHED_ROUTE } from '@cortex/core'
 import type { EnergyMeter } from '@cortex/energy'
 import type { RequestHandler } from 'express'
 import { routeOf } from './request-info.js'
@@ -27,6 +27,7 @@ export interface EnergyHandlerOptions {
  * app.use(energyTracking({ meter }))
  */
 export function energyTracking({ meter }: EnergyTrackingOptions): RequestHandler {
+  checkMethods(meter, 'meter', ['startRequest'], 'a meter from createEnergyMeter()', 'energyTracking')
   return (req, res, next) => {
     const end = meter.startRequest()
     let ended = false
@@ -52,6 +53,7 @@ export function energyTracking({ meter }: EnergyTrackingOptions): RequestHandler
  * app.get('/metrics/energy', energyHandler({ meter }))
  */
 export function energyHandler({ meter, allow }: EnergyHandlerOptions): RequestHandler {
+  checkMethods(meter, 'meter', ['snapshot'], 'a meter from createEnergyMeter()', 'energyHandler')
   const rule = checkAccessRule(allow, 'allow', 'energyHandler')
   return (req, res) => {
     const decision = checkAccess(rule, {

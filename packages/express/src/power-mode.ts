@@ -4,6 +4,7 @@
  * `req.powerMode`, and answers with a `Power-Mode` header. A full queue gets
  * the controller's 503 with `Retry-After`.
  */
+import { checkMethods } from '@cortex/core'
 import type { PowerModeController } from '@cortex/low-power'
 import type { RequestHandler } from 'express'
 
@@ -27,7 +28,15 @@ export interface PowerModeOptions {
  * app.use(powerMode({ controller: power }))
  * app.post('/agents/plan', (req, res) => res.json(plan(req.body, { lowPower: req.powerMode === 'low' })))
  */
-export function powerMode({ controller, header = 'Power-Mode' }: PowerModeOptions): RequestHandler {
+export function powerMode(options: PowerModeOptions): RequestHandler {
+  checkMethods(
+    options?.controller,
+    'controller',
+    ['acquire', 'overloadResponse'],
+    'a controller from createPowerModeController()',
+    'powerMode',
+  )
+  const { controller, header = 'Power-Mode' } = options
   return (req, res, next) => {
     controller.acquire().then(
       (release) => {

@@ -7,7 +7,7 @@
 import { CortexConfigError } from '@cortex/core'
 import type { RateLimiter, RateLimitHandlerOptions, RateLimitPlan } from '@cortex/token-bucket'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { requestInfo } from './request-info.js'
+import { requestInfo, setRouteHint } from './request-info.js'
 
 export interface RateLimitOptions extends RateLimitHandlerOptions<Request> {
   /** The limiter from `createRateLimiter` (policies, store, failure policy). */
@@ -44,8 +44,12 @@ export function rateLimit(options: RateLimitOptions): RequestHandler {
   const handler = options.limiter.handler<Request>(options)
   const apply = (res: Response, next: NextFunction, plan: RateLimitPlan): void => {
     res.set(plan.headers)
-    if (plan.allowed) next()
-    else res.status(plan.status).json(plan.body)
+    if (plan.allowed) {
+      next()
+      return
+    }
+    if (plan.route !== undefined) setRouteHint(res.req, plan.route)
+    res.status(plan.status).json(plan.body)
   }
   return function cortexRateLimit(req, res, next) {
     let plan: ReturnType<typeof handler.handle>

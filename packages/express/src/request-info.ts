@@ -24,9 +24,23 @@ export function requestInfo(req: Request): RequestInfo {
   }
 }
 
-/** Mount path + route path of the matched route, or undefined before/without a match. */
+const routeHints = new WeakMap<object, string>()
+
+/**
+ * Records the route a middleware proved before Express routed the request
+ * (the rate limiter refusing under an exact-path policy), so SLO and energy
+ * figures keep the request under its endpoint. Internal to the adapter.
+ */
+export function setRouteHint(req: Request, route: string): void {
+  routeHints.set(req, route)
+}
+
+/**
+ * Mount path + route path of the matched route; else a route hint; else
+ * undefined (before routing, or no match).
+ */
 export function routeOf(req: Request): string | undefined {
   const path: unknown = req.route?.path
-  if (typeof path !== 'string') return undefined
+  if (typeof path !== 'string') return routeHints.get(req)
   return `${req.baseUrl ?? ''}${path}` || '/'
 }

@@ -4,10 +4,10 @@
  * serves the meter's JSON snapshot, by default to loopback and private
  * addresses only.
  */
-import { type AccessRule, checkAccess, checkAccessRule, UNMATCHED_ROUTE } from '@cortex/core'
+import { type AccessRule, checkAccess, checkAccessRule, checkMethods, UNMATCHED_ROUTE } from '@cortex/core'
 import type { EndRequest, EnergyMeter } from '@cortex/energy'
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import fp from 'fastify-plugin'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { cortexPlugin } from './plugin.js'
 import { routeOf } from './request-info.js'
 
 declare module 'fastify' {
@@ -42,8 +42,17 @@ function endOnce(request: FastifyRequest): void {
  * @example
  * await app.register(energyTracking({ meter }))
  */
-export function energyTracking({ meter }: EnergyTrackingOptions) {
-  const plugin: FastifyPluginAsync = async (app) => {
+export const energyTracking = cortexPlugin<EnergyTrackingOptions>(
+  '@cortex/fastify/energy-tracking',
+  (options) =>
+    checkMethods(
+      options?.meter,
+      'meter',
+      ['startRequest'],
+      'a meter from createEnergyMeter()',
+      'energyTracking',
+    ),
+  async (app, { meter }) => {
     if (!app.hasRequestDecorator('cortexEnergyEnd')) app.decorateRequest('cortexEnergyEnd', null)
     app.addHook('onRequest', async (request) => {
       const route = routeOf(request)
@@ -53,9 +62,8 @@ export function energyTracking({ meter }: EnergyTrackingOptions) {
     })
     app.addHook('onResponse', async (request) => endOnce(request))
     app.addHook('onRequestAbort', async (request) => endOnce(request))
-  }
-  return fp(plugin, { fastify: '5.x', name: '@cortex/fastify/energy-tracking' })
-}
+  },
+)
 
 /**
  * A route handler serving `meter.snapshot()` as JSON (`Cache-Control:
@@ -65,6 +73,7 @@ export function energyTracking({ meter }: EnergyTrackingOptions) {
  * app.get('/metrics/energy', energyHandler({ meter }))
  */
 export function energyHandler({ meter, allow }: EnergyHandlerOptions) {
+  checkMethods(meter, 'meter', ['snapshot'], 'a meter from createEnergyMeter()', 'energyHandler')
   const rule = checkAccessRule(allow, 'allow', 'energyHandler')
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const decision = checkAccess(rule, {

@@ -4,9 +4,10 @@
  * `request.powerMode`, and answers with a `Power-Mode` header. A full queue
  * gets the controller's 503 with `Retry-After`.
  */
+
+import { checkMethods } from '@cortex/core'
 import type { PowerModeController } from '@cortex/low-power'
-import type { FastifyPluginAsync } from 'fastify'
-import fp from 'fastify-plugin'
+import { cortexPlugin } from './plugin.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -21,27 +22,37 @@ export interface PowerModeOptions {
   header?: string | false
 }
 
-const plugin: FastifyPluginAsync<PowerModeOptions> = async (app, { controller, header = 'Power-Mode' }) => {
-  app.decorateRequest('powerMode', undefined)
-  app.addHook('onRequest', async (request, reply) => {
-    let release: () => void
-    try {
-      release = await controller.acquire()
-    } catch (err) {
-      const plan = controller.overloadResponse(err)
-      if (!plan) throw err
-      return reply.code(plan.status).headers(plan.headers).send(plan.body)
-    }
-    reply.raw.once('finish', release)
-    reply.raw.once('close', release)
-    request.powerMode = controller.mode
-    if (header) reply.header(header, controller.mode)
-  })
-}
-
 /**
  * @example
  * await app.register(powerMode, { controller: power })
  * app.post('/agents/plan', async (request) => plan(request.body, { lowPower: request.powerMode === 'low' }))
  */
-export const powerMode = fp(plugin, { fastify: '5.x', name: '@cortex/fastify/power-mode' })
+export const powerMode = cortexPlugin<PowerModeOptions>(
+  '@cortex/fastify/power-mode',
+  (options) => {
+    checkMethods(
+      options?.controller,
+      'controller',
+      ['acquire', 'overloadResponse'],
+      'a controller from createPowerModeController()',
+      'powerMode',
+    )
+  },
+  (app, { controller, header = 'Power-Mode' }) => {
+    if (!app.hasRequestDecorator('powerMode')) app.decorateRequest('powerMode', undefined)
+    app.addHook('onRequest', async (request, reply) => {
+      let release: () => void
+      try {
+        release = await controller.acquire()
+      } catch (err) {
+        const plan = controller.overloadResponse(err)
+        if (!plan) throw err
+        return reply.code(plan.status).headers(plan.headers).send(plan.body)
+      }
+      reply.raw.once('finish', release)
+      reply.raw.once('close', release)
+      request.powerMode = controller.mode
+      if (header) reply.header(header, controller.mode)
+    })
+  },
+)

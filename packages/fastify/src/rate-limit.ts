@@ -6,8 +6,8 @@
  */
 import { CortexConfigError } from '@cortex/core'
 import type { RateLimiter, RateLimitHandlerOptions, RateLimitPlan } from '@cortex/token-bucket'
-import type { FastifyPluginCallback, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import fp from 'fastify-plugin'
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
+import { cortexPlugin } from './plugin.js'
 import { requestInfo } from './request-info.js'
 
 export interface RateLimitOptions extends RateLimitHandlerOptions<FastifyRequest> {
@@ -25,35 +25,6 @@ function apply(reply: FastifyReply, done: HookHandlerDoneFunction, plan: RateLim
   else reply.code(plan.status).send(plan.body)
 }
 
-const plugin: FastifyPluginCallback<RateLimitOptions> = (app, options, pluginDone) => {
-  if (typeof options?.limiter?.handler !== 'function') {
-    pluginDone(
-      new CortexConfigError('limiter', options?.limiter, 'a limiter from createRateLimiter()', 'rateLimit'),
-    )
-    return
-  }
-  const { limiter, ...handlerOptions } = options
-  const handler = limiter.handler<FastifyRequest>(handlerOptions)
-  app.addHook('onRequest', (request, reply, done) => {
-    let plan: ReturnType<typeof handler.handle>
-    try {
-      // Fastify defines `request.ips` only when `trustProxy` is set.
-      plan = handler.handle(request, {
-        info: requestInfo(request),
-        headers: request.headers,
-        trustProxy: 'ips' in request,
-      })
-    } catch (err) {
-      done(err as Error)
-      return
-    }
-    if (plan === undefined) done()
-    else if (isPromise(plan)) plan.then((p) => apply(reply, done, p), done)
-    else apply(reply, done, plan)
-  })
-  pluginDone()
-}
-
 /**
  * Rate limiting as a Fastify plugin (hooks `onRequest`, before body parsing).
  * A refused request gets 429, `Retry-After`, the RateLimit headers and
@@ -61,5 +32,41 @@ const plugin: FastifyPluginCallback<RateLimitOptions> = (app, options, pluginDon
  *
  * @example
  * await app.register(rateLimit, { limiter })
+ * await app.register(rateLimit({ limiter, key: (request) => request.headers['x-api-key'] as string }))
  */
-export const rateLimit = fp(plugin, { fastify: '5.x', name: '@cortex/fastify/rate-limit' })
+export const rateLimit = cortexPlugin<RateLimitOptions>(
+  '@cortex/fastify/rate-limit',
+  (options) => {
+    if (typeof options?.limiter?.handler !== 'function') {
+      throw new CortexConfigError(
+        'limiter',
+        options?.limiter,
+        'a limiter from createRateLimiter()',
+        'rateLimit',
+      )
+    }
+    const { limiter, ...handlerOptions } = options
+    limiter.handler<FastifyRequest>(handlerOptions) // validates key, skip, cost, headers now
+  },
+  (app, options) => {
+    const { limiter, ...handlerOptions } = options
+    const handler = limiter.handler<FastifyRequest>(handlerOptions)
+    app.addHook('onRequest', (request, reply, done) => {
+      let plan: ReturnType<typeof handler.handle>
+      try {
+        // Fastify defines `request.ips` only when `trustProxy` is set.
+        plan = handler.handle(request, {
+          info: requestInfo(request),
+          headers: request.headers,
+          trustProxy: 'ips' in request,
+        })
+      } catch (err) {
+        done(err as Error)
+        return
+      }
+      if (plan === undefined) done()
+      else if (isPromise(plan)) plan.then((p) => apply(reply, done, p), done)
+      else apply(reply, done, plan)
+    })
+  },
+)

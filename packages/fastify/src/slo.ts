@@ -4,10 +4,18 @@
  * (`routeOptions.url`); `metricsHandler` serves a prom-client registry, by
  * default to loopback and private addresses only.
  */
-import { type AccessRule, CortexConfigError, checkAccess, checkAccessRule } from '@cortex/core'
+import { type AccessRule, CortexConfigError, checkAccess, checkAccessRule, checkMethods } from '@cortex/core'
 import type { SloTracker } from '@cortex/slo'
-import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { cortexPlugin } from './plugin.js'
 import { routeOf } from './request-info.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** When this request started on the SLO tracker's clock (set by @cortex/fastify `sloTracking`). */
+    cortexSloStart: number
+  }
+}
 
 export interface SloTrackingOptions {
   tracker: Pick<SloTracker, 'record' | 'now'>
@@ -27,45 +35,45 @@ export interface MetricsHandlerOptions {
 
 /**
  * A plugin timing each request on the tracker's clock (`onRequest` →
- * `onResponse`) and recording it with the matched route template
- * (`__unmatched__` for 404s). Register it before your routes; it is not
- * encapsulated, so it sees every route of the instance.
+ * `onResponse`) and recording it with the matched route template (`__unmatched__` for 404s). Register it before
+ * your routes; it is not encapsulated, so it sees every route of the instance.
  *
  * @example
  * await app.register(sloTracking({ tracker }))
+ * await app.register(sloTracking, { tracker }) // the same
  */
-export function sloTracking({ tracker }: SloTrackingOptions): FastifyPluginCallback {
-  const t = tracker as Partial<SloTracker> | undefined
-  if (typeof t?.record !== 'function' || typeof t.now !== 'function') {
-    throw new CortexConfigError('tracker', tracker, 'a tracker from createSloTracker()', 'sloTracking')
-  }
-  const started = new WeakMap<FastifyRequest, number>()
-  const plugin: FastifyPluginCallback = (app, _options, done) => {
+export const sloTracking = cortexPlugin<SloTrackingOptions>(
+  '@cortex/fastify/slo-tracking',
+  (options) => {
+    checkMethods(
+      options?.tracker,
+      'tracker',
+      ['record', 'now'],
+      'a tracker from createSloTracker()',
+      'sloTracking',
+    )
+  },
+  (app, { tracker }) => {
+    // Timed on the tracker's clock (injectable), the start kept on the request
+    // itself: a decorator is a plain property, cheaper than a side map.
+    if (!app.hasRequestDecorator('cortexSloStart')) app.decorateRequest('cortexSloStart', 0)
     app.addHook('onRequest', (request, _reply, next) => {
-      started.set(request, tracker.now())
+      request.cortexSloStart = tracker.now()
       next()
     })
     app.addHook('onResponse', (request, reply, next) => {
       const end = tracker.now()
-      const start = started.get(request)
       tracker.record({
         method: request.method,
         route: routeOf(request),
         statusCode: reply.statusCode,
-        durationMs: start === undefined ? reply.elapsedTime : end - start,
+        durationMs: end - request.cortexSloStart,
         at: end,
       })
       next()
     })
-    done()
-  }
-  // Same effect as fastify-plugin: the hooks apply to the parent instance.
-  Object.assign(plugin, {
-    [Symbol.for('skip-override')]: true,
-    [Symbol.for('fastify.display-name')]: '@cortex/fastify sloTracking',
-  })
-  return plugin
-}
+  },
+)
 
 /**
  * A route handler serving `registry.metrics()` with the registry's content

@@ -4,7 +4,7 @@
  * `energyHandler` serves the meter's JSON snapshot, by default to loopback
  * and private addresses only.
  */
-import { type AccessRule, checkAccess, checkAccessRule, UNMATCHED_ROUTE } from '@cortex/core'
+import { type AccessRule, checkAccess, checkAccessRule, checkMethods, UNMATCHED_ROUTE } from '@cortex/core'
 import type { EnergyMeter } from '@cortex/energy'
 import type { Middleware } from 'koa'
 import { routeOf } from './request-info.js'
@@ -29,6 +29,7 @@ export interface EnergyHandlerOptions {
  * app.use(router.routes())
  */
 export function energyTracking({ meter }: EnergyTrackingOptions): Middleware {
+  checkMethods(meter, 'meter', ['startRequest'], 'a meter from createEnergyMeter()', 'energyTracking')
   return async (ctx, next) => {
     const end = meter.startRequest()
     const res = ctx.res
@@ -55,6 +56,7 @@ export function energyTracking({ meter }: EnergyTrackingOptions): Middleware {
  * router.get('/metrics/energy', energyHandler({ meter }))
  */
 export function energyHandler({ meter, allow }: EnergyHandlerOptions): Middleware {
+  checkMethods(meter, 'meter', ['snapshot'], 'a meter from createEnergyMeter()', 'energyHandler')
   const rule = checkAccessRule(allow, 'allow', 'energyHandler')
   return (ctx) => {
     const decision = checkAccess(rule, {

@@ -4,6 +4,7 @@
  * as `ctx.state.powerMode`, and answers with a `Power-Mode` header. A full
  * queue gets the controller's 503 with `Retry-After`.
  */
+import { checkMethods } from '@cortex/core'
 import type { PowerModeController } from '@cortex/low-power'
 import type { Middleware } from 'koa'
 
@@ -18,7 +19,15 @@ export interface PowerModeOptions {
  * app.use(powerMode({ controller: power }))
  * router.post('/agents/plan', (ctx) => { ctx.body = plan(ctx.request.body, { lowPower: ctx.state.powerMode === 'low' }) })
  */
-export function powerMode({ controller, header = 'Power-Mode' }: PowerModeOptions): Middleware {
+export function powerMode(options: PowerModeOptions): Middleware {
+  checkMethods(
+    options?.controller,
+    'controller',
+    ['acquire', 'overloadResponse'],
+    'a controller from createPowerModeController()',
+    'powerMode',
+  )
+  const { controller, header = 'Power-Mode' } = options
   return async (ctx, next) => {
     let release: () => void
     try {

@@ -23,8 +23,19 @@ export function requestInfo(ctx: Context): RequestInfo {
   }
 }
 
-/** The template @koa/router matched, or undefined when no route matched. */
+const routeHints = new WeakMap<object, string>()
+
+/**
+ * Records the route a middleware proved before @koa/router ran (the rate
+ * limiter refusing under an exact-path policy), so SLO and energy figures
+ * keep the request under its endpoint. Internal to the adapter.
+ */
+export function setRouteHint(ctx: Context, route: string): void {
+  routeHints.set(ctx, route)
+}
+
+/** The template @koa/router matched; else a route hint; else undefined (no match). */
 export function routeOf(ctx: Context): string | undefined {
   const matched: unknown = (ctx as { _matchedRoute?: unknown })._matchedRoute
-  return typeof matched === 'string' && matched.length > 0 ? matched : undefined
+  return typeof matched === 'string' && matched.length > 0 ? matched : routeHints.get(ctx)
 }

@@ -107,6 +107,14 @@ export type RateLimitPlan =
       headers: Record<string, string>
       body: { error: 'rate_limited'; policy: string; retryAfterSeconds: number }
       decisions: RateLimitDecision[]
+      /**
+       * The path the refusing policy names exactly (`/embed/multimodal` for
+       * `POST /embed/multimodal`), or undefined for wildcard and default
+       * policies. Adapters whose framework routes after the limiter use it as
+       * the request's route, so SLO and energy figures keep a 429 under its
+       * endpoint instead of `__unmatched__` (bounded: one per exact policy).
+       */
+      route: string | undefined
     }
 
 /** Options every adapter's `rateLimit(...)` accepts besides `limiter`. */
@@ -879,6 +887,13 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     return reserveAndHold(hit.rt, key, cost, hit.d.maxDelayMs)
   }
 
+  /** Exact-path policies by name → the path as configured (a route a refusal proves). */
+  const exactRoutes = new Map(
+    descriptions
+      .filter((d) => d.kind === 'exact')
+      .map((d) => [d.name, d.name.slice(d.name.indexOf(' ') + 1).trim()]),
+  )
+
   function responseFor(
     decisions: RateLimitDecision | readonly RateLimitDecision[],
     format: HeaderFormat | false = defaultFormat,
@@ -893,6 +908,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       headers,
       body: { error: 'rate_limited', policy: denied.policy, retryAfterSeconds: denied.retryAfterSeconds },
       decisions: list,
+      route: exactRoutes.get(denied.policy),
     }
   }
 
