@@ -89,7 +89,11 @@ interface Knobs {
 }
 
 const MODES = {
-  normal: { concurrency: 8, rateLimitScale: 1, knobs: { model: 'large', layers: 8, maxTokens: 1024, cache: false } },
+  normal: {
+    concurrency: 8,
+    rateLimitScale: 1,
+    knobs: { model: 'large', layers: 8, maxTokens: 1024, cache: false },
+  },
   low: {
     concurrency: 2,
     rateLimitScale: 0.5,
@@ -174,7 +178,9 @@ const trace = makeTrace(REQUESTS, 42)
 console.log(
   `# low-power benchmark · ${new Date().toISOString().slice(0, 10)} · Node ${process.version} · ${CORES} × ${cpus()[0]?.model ?? 'CPU'} · TDP ${TDP} W (modelled)`,
 )
-console.log(`# trace: ${REQUESTS} seeded requests, ${CLIENTS} closed-loop clients, ${RUNS_PER_MODE} interleaved runs per mode\n`)
+console.log(
+  `# trace: ${REQUESTS} seeded requests, ${CLIENTS} closed-loop clients, ${RUNS_PER_MODE} interleaved runs per mode\n`,
+)
 
 await runOnce('normal', trace.slice(0, 100)) // warm-up: JIT both code paths before measuring
 await runOnce('low', trace.slice(0, 100))
@@ -224,4 +230,6 @@ console.log(
   `\nlow-power: ${pct(saving.teads.median).replace('%', '')}% less energy per request (teads), ${pct(saving.linear.median)} (linear), ${pct(saving.cubic.median)} (cubic); p95 ${median(normal.map((r) => r.p95Ms)).toFixed(1)} ms (normal) vs ${median(low.map((r) => r.p95Ms)).toFixed(1)} ms (low)`,
 )
 const target = MODELS.every((m) => saving[m].median >= 0.3 && saving[m].worst >= 0.3)
-console.log(`target (≥ 30% under every model, on the median and the worst pair): ${target ? 'met' : 'NOT met'}`)
+console.log(
+  `target (≥ 30% under every model, on the median and the worst pair): ${target ? 'met' : 'NOT met'}`,
+)
