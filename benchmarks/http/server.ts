@@ -85,10 +85,19 @@ async function start(): Promise<number> {
     const app = Fastify()
     if (stack === 'cortex') {
       const c = cortexStack()
-      await app.register(cortexFastify.sloTracking({ tracker: c.tracker }))
-      await app.register(cortexFastify.energyTracking({ meter: c.meter }))
-      await app.register(cortexFastify.rateLimit, { limiter: c.limiter })
-      await app.register(cortexFastify.powerMode, { controller: c.power })
+      const only = process.env.CORTEX_ONLY
+      if (only === 'empty-hooks') {
+        app.addHook('onRequest', (_req, _reply, done) => done())
+        app.addHook('onResponse', (_req, _reply, done) => done())
+      }
+      if (only === 'empty-async-hooks') {
+        app.addHook('onRequest', async () => {})
+        app.addHook('onResponse', async () => {})
+      }
+      if (!only || only === 'slo') await app.register(cortexFastify.sloTracking({ tracker: c.tracker }))
+      if (!only || only === 'energy') await app.register(cortexFastify.energyTracking({ meter: c.meter }))
+      if (!only || only === 'rate') await app.register(cortexFastify.rateLimit, { limiter: c.limiter })
+      if (!only || only === 'power') await app.register(cortexFastify.powerMode, { controller: c.power })
       app.get('/metrics', cortexFastify.metricsHandler({ registry: c.registry }))
     } else if (stack === 'peer') {
       await app.register((await import('@fastify/rate-limit')).default, { max: HUGE, timeWindow: 60_000 })
@@ -102,10 +111,11 @@ async function start(): Promise<number> {
   const router = new Router()
   if (stack === 'cortex') {
     const c = cortexStack()
-    app.use(cortexKoa.sloTracking({ tracker: c.tracker }))
-    app.use(cortexKoa.energyTracking({ meter: c.meter }))
-    app.use(cortexKoa.rateLimit({ limiter: c.limiter }))
-    app.use(cortexKoa.powerMode({ controller: c.power }))
+    const only = process.env.CORTEX_ONLY
+    if (!only || only === 'slo') app.use(cortexKoa.sloTracking({ tracker: c.tracker }))
+    if (!only || only === 'energy') app.use(cortexKoa.energyTracking({ meter: c.meter }))
+    if (!only || only === 'rate') app.use(cortexKoa.rateLimit({ limiter: c.limiter }))
+    if (!only || only === 'power') app.use(cortexKoa.powerMode({ controller: c.power }))
     router.get('/metrics', cortexKoa.metricsHandler({ registry: c.registry }))
   } else if (stack === 'peer') {
     const ratelimit = (await import('koa-ratelimit')).default
@@ -141,3 +151,4 @@ async function start(): Promise<number> {
 
 const port = await start()
 console.log(JSON.stringify({ port }))
+process.once('SIGINT', () => process.exit(0))

@@ -28,6 +28,7 @@ export {
   emissionsCsvRecord,
   emissionsCsvRow,
 } from './emissions-csv.js'
+export { type EnergyDashboardOptions, energyDashboard } from './energy-dashboard.js'
 export {
   type BudgetEvent,
   type ComponentEnergy,

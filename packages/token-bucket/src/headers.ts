@@ -39,8 +39,23 @@ export function checkHeaderFormat(value: unknown, option: string, where?: string
   )
 }
 
-/** A Structured Fields sf-string: printable ASCII only, `"` and `\` escaped. */
+/**
+ * Policy names are few and fixed, and this runs on every response: keep their
+ * serialised form (bounded, in case callers pass arbitrary names).
+ */
+const sfCache = new Map<string, string>()
+
 function sfString(value: string): string {
+  let out = sfCache.get(value)
+  if (out === undefined) {
+    out = serialiseSfString(value)
+    if (sfCache.size < 1024) sfCache.set(value, out)
+  }
+  return out
+}
+
+/** A Structured Fields sf-string: printable ASCII only, `"` and `\` escaped. */
+function serialiseSfString(value: string): string {
   let out = '"'
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i)
@@ -91,6 +106,17 @@ export function rateLimitHeaders(
     ? decisions
     : [decisions as RateLimitDecision]
   const headers: Record<string, string> = {}
+  // The common case, one decision under the default format, without arrays.
+  if (list.length === 1 && format === 'ietf') {
+    const d = list[0] as RateLimitDecision
+    if (informative(d)) {
+      const name = sfString(d.policy)
+      headers['RateLimit-Policy'] = `${name};q=${d.limit};w=${windowSeconds(d.windowMs)}`
+      headers.RateLimit = `${name};r=${d.remaining};t=${d.resetSeconds}`
+    }
+    if (!d.allowed && d.retryAfterSeconds >= 0) headers['Retry-After'] = String(d.retryAfterSeconds)
+    return headers
+  }
   const shown = format === false ? [] : list.filter(informative)
   if (shown.length > 0) {
     if (format === 'ietf') {
