@@ -186,6 +186,19 @@ describe('cortex CLI end to end against a loopback server', () => {
     expect(compareBaselines(baseline, slower, { tolerance: 0.6 }).regressions).toBe(1)
   })
 
+  it('compare --min-delta-ms ignores latency changes below that many milliseconds', async () => {
+    const noisy: BaselineResult = structuredClone(baseline)
+    noisy.endpoints[0]!.p99 = baseline.endpoints[0]!.p99 * 1.5 // +50 %, but a fraction of a ms here
+    await writeFile(join(dir, 'noisy.json'), JSON.stringify(noisy))
+    const delta = noisy.endpoints[0]!.p99 - baseline.endpoints[0]!.p99
+    expect(await runCli(['compare', 'baseline.json', 'noisy.json'], io().io)).toBe(1)
+    const above = String(Math.ceil(delta) + 1)
+    expect(await runCli(['compare', 'baseline.json', 'noisy.json', '--min-delta-ms', above], io().io)).toBe(0)
+    expect(await runCli(['compare', 'baseline.json', 'noisy.json', '--min-delta-ms', 'soon'], io().io)).toBe(
+      2,
+    )
+  })
+
   it('the built-in `cortex` process exits non-zero on a regression', async () => {
     const bin = fileURLToPath(new URL('./bin.ts', import.meta.url))
     const cwd = fileURLToPath(new URL('..', import.meta.url)) // where tsx resolves

@@ -33,8 +33,9 @@ export const USAGE = `Usage:
                   [--out baseline.json] [--markdown baseline.md] [--quiet]
       Drive load at every endpoint of the config (the duration is split between them)
       and write the JSON result and a Markdown report.
-  cortex compare <baseline.json> <current.json> [--tolerance 10%] [--markdown <file>]
-      Print a comparison table; exit 1 on a regression.
+  cortex compare <baseline.json> <current.json> [--tolerance 10%] [--min-delta-ms 0] [--markdown <file>]
+      Print a comparison table; exit 1 on a regression (a latency must also grow by more
+      than --min-delta-ms, so sub-millisecond noise does not fail CI).
 
 Configs: .json, .js/.mjs/.cjs or .ts/.mts (default export: the defineSlos() input).
 `
@@ -163,13 +164,23 @@ function progressPrinter(stream: CliIo['stderr']): (p: BaselineProgress) => void
 }
 
 async function compare(args: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, { tolerance: { type: 'string' }, markdown: { type: 'string' } })
+  const { values, positionals } = parse(args, {
+    tolerance: { type: 'string' },
+    'min-delta-ms': { type: 'string' },
+    markdown: { type: 'string' },
+  })
   if (positionals.length !== 2) throw new UsageError('compare needs <baseline.json> <current.json>')
+  const minDelta = values['min-delta-ms'] === undefined ? 0 : Number(values['min-delta-ms'])
+  if (!(minDelta >= 0))
+    throw new UsageError(`--min-delta-ms takes milliseconds ≥ 0, got ${values['min-delta-ms']}`)
   const [before, after] = await Promise.all(
     positionals.map(async (p) => JSON.parse(await readFile(resolve(io.cwd, p), 'utf8')) as BaselineResult),
   )
   const tolerance = values.tolerance === undefined ? 0.1 : parseTolerance(String(values.tolerance))
-  const comparison = compareBaselines(before as BaselineResult, after as BaselineResult, { tolerance })
+  const comparison = compareBaselines(before as BaselineResult, after as BaselineResult, {
+    tolerance,
+    minLatencyDeltaMs: minDelta,
+  })
   const text = formatComparison(comparison)
   io.stdout.write(text)
   if (typeof values.markdown === 'string') await writeFile(resolve(io.cwd, values.markdown), text)
