@@ -12,7 +12,7 @@ describe('energyDashboard', () => {
           name: 'fixed',
           kind: 'modelled',
           component: 'cpu',
-          available: async () => true,
+          available: async () => ({ available: true as const }),
           read: async () => ({ watts: 10 }),
         },
       ],

@@ -2,13 +2,13 @@
  * Asks for low mode while the process draws more power than a budget, from
  * an @cortex/energy meter (or anything with the same `snapshot()`).
  */
-import { checkObject } from '@cortex/core'
+import { checkObject, checkOneOf } from '@cortex/core'
 import { thresholdTrigger } from './threshold-trigger.js'
 import type { PowerModeTrigger } from './trigger.js'
 
 /** The part of an @cortex/energy meter this trigger reads. */
 export interface PowerReadingSource {
-  snapshot(): { currentWatts: number; avgWatts?: number }
+  snapshot(): { currentWatts: number; avgWatts?: number; budgetAverageWatts?: number | null }
 }
 
 export interface PowerBudgetTriggerOptions {
@@ -18,8 +18,12 @@ export interface PowerBudgetTriggerOptions {
   exitBelowWatts: number
   /** How long the reading must stay across a threshold (ms or '30s'). Default 0. */
   forMs?: number | string
-  /** `current` (the meter's latest interval, default) or `average` (since the meter started). */
-  signal?: 'current' | 'average'
+  /**
+   * Which reading: `current` (the meter's latest interval, default),
+   * `average` (since the meter started), or `budget` (the meter's own
+   * budget-window average, the figure behind its `budget` event).
+   */
+  signal?: 'current' | 'average' | 'budget'
   /** The mode to ask for. Default `low`. */
   mode?: string
 }
@@ -34,12 +38,19 @@ export function powerBudgetTrigger(
 ): PowerModeTrigger {
   checkObject(meter, 'meter', 'powerBudgetTrigger')
   checkObject(options, 'options', 'powerBudgetTrigger')
-  const average = options.signal === 'average'
+  const signal = checkOneOf(
+    options.signal ?? 'current',
+    'signal',
+    ['current', 'average', 'budget'],
+    'powerBudgetTrigger',
+  )
   return thresholdTrigger({
     name: 'power-budget',
     read: () => {
       const s = meter.snapshot()
-      return average ? (s.avgWatts ?? Number.NaN) : s.currentWatts
+      if (signal === 'average') return s.avgWatts ?? Number.NaN
+      if (signal === 'budget') return s.budgetAverageWatts ?? Number.NaN
+      return s.currentWatts
     },
     enterAbove: options.enterAboveWatts,
     exitBelow: options.exitBelowWatts,

@@ -42,6 +42,23 @@ describe('powerBudgetTrigger', () => {
     expect(await t.evaluate(131_000)).toBeUndefined()
   })
 
+  it("can follow the meter's budget-window average instead of the latest interval", async () => {
+    const snapshot = { currentWatts: 500, avgWatts: 500, budgetAverageWatts: 50 as number | null }
+    const t = powerBudgetTrigger(
+      { snapshot: () => snapshot },
+      { enterAboveWatts: 100, exitBelowWatts: 85, signal: 'budget' },
+    )
+    expect(await t.evaluate(0)).toBeUndefined() // a spike in the latest interval, but the window average is low
+    snapshot.budgetAverageWatts = 120
+    expect(await t.evaluate(1)).toBe('low')
+    expect(() =>
+      powerBudgetTrigger(
+        { snapshot: () => snapshot },
+        { enterAboveWatts: 1, exitBelowWatts: 0, signal: 'peak' as never },
+      ),
+    ).toThrow('`signal`')
+  })
+
   it('rejects an exit threshold above the enter threshold', () => {
     expect(() =>
       powerBudgetTrigger(
