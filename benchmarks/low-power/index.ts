@@ -17,6 +17,7 @@
 import { cpus } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { type CpuPowerModel, cpuEnergyJoules, DEFAULT_TDP_WATTS } from '@cortex/core'
+import { raplSource } from '@cortex/energy'
 import { createPowerModeController, type PowerModeController } from '@cortex/low-power'
 
 const REQUESTS = Number(process.env.LOW_POWER_REQUESTS ?? 1200)
@@ -132,6 +133,17 @@ interface RunResult {
   wallSeconds: number
   p95Ms: number
   joulesPerRequest: Record<CpuPowerModel, number>
+  /** Package energy per request from RAPL, where the machine exposes it (whole machine, not just this process). */
+  measuredJoulesPerRequest: number | undefined
+}
+
+// Measured joules where the machine exposes RAPL (not on this CI machine kind).
+const rapl = raplSource()
+const raplStatus = await rapl.available()
+const raplJoules = async (): Promise<number | undefined> => {
+  if (!raplStatus.available) return undefined
+  const reading = await rapl.read(Date.now())
+  return 'joules' in reading ? reading.joules : undefined
 }
 
 async function runOnce(mode: 'normal' | 'low', trace: TraceRequest[]): Promise<RunResult> {
@@ -139,6 +151,7 @@ async function runOnce(mode: 'normal' | 'low', trace: TraceRequest[]): Promise<R
   const handle = createService(power)
   const latencies: number[] = []
   let next = 0
+  const rapl0 = await raplJoules()
   const cpu0 = process.cpuUsage()
   const t0 = performance.now()
   await Promise.all(
@@ -153,6 +166,7 @@ async function runOnce(mode: 'normal' | 'low', trace: TraceRequest[]): Promise<R
   )
   const wallSeconds = (performance.now() - t0) / 1000
   const cpu = process.cpuUsage(cpu0)
+  const rapl1 = await raplJoules()
   const cpuSeconds = (cpu.user + cpu.system) / 1e6
   power.close()
   latencies.sort((a, b) => a - b)
@@ -165,6 +179,8 @@ async function runOnce(mode: 'normal' | 'low', trace: TraceRequest[]): Promise<R
     wallSeconds,
     p95Ms: latencies[Math.floor(0.95 * (latencies.length - 1))] as number,
     joulesPerRequest,
+    measuredJoulesPerRequest:
+      rapl0 !== undefined && rapl1 !== undefined ? (rapl1 - rapl0) / trace.length : undefined,
   }
 }
 
@@ -214,16 +230,14 @@ console.log('\n| model | saving (medians) | saving (worst pair) |')
 console.log('|---|---:|---:|')
 for (const m of MODELS) console.log(`| ${m} | ${pct(saving[m].median)} | ${pct(saving[m].worst)} |`)
 
-// Measured joules where the machine exposes RAPL (not on this CI machine kind).
-try {
-  const energy = (await import('@cortex/energy')) as Record<string, unknown>
-  const rapl = (energy.raplSource as ((o?: object) => { available(): Promise<unknown> }) | undefined)?.()
-  const ok = rapl ? await rapl.available() : false
+if (raplStatus.available) {
+  const medNormal = median(normal.map((r) => r.measuredJoulesPerRequest ?? Number.NaN))
+  const medLow = median(low.map((r) => r.measuredJoulesPerRequest ?? Number.NaN))
   console.log(
-    `\nRAPL: ${ok === true || (typeof ok === 'object' && ok !== null && (ok as { ok?: boolean }).ok) ? 'available (see @cortex/energy for measured joules)' : 'not available on this machine: figures above are modelled'}`,
+    `\nRAPL (measured, whole CPU package): ${medNormal.toFixed(4)} J/request (normal) vs ${medLow.toFixed(4)} J/request (low): ${pct(1 - medLow / medNormal)} less`,
   )
-} catch {
-  console.log('\nRAPL: not checked (@cortex/energy not built): figures above are modelled')
+} else {
+  console.log(`\nRAPL: not available here (${raplStatus.reason}); the figures above are modelled`)
 }
 
 console.log(
