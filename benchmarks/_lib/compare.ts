@@ -11,6 +11,8 @@ export interface Contender {
   name: string
   /** True for @cortex/* rows; the rest are peers. */
   ours?: boolean
+  /** The harness alone (loop, value reads): neither ours nor a peer; printed for reference. */
+  baseline?: boolean
   /** One call performs `opsPerCall` operations. */
   fn: () => unknown
   opsPerCall?: number
@@ -19,6 +21,7 @@ export interface Contender {
 export interface Row {
   name: string
   ours: boolean
+  baseline: boolean
   nsPerOp: number
   opsPerSec: number
   /** For ours: best peer's ns/op ÷ ours (above 1 means faster). For peers: ours-best ÷ this. */
@@ -46,9 +49,16 @@ export async function compare(
     if (p50Ms === undefined)
       throw new Error(`benchmark "${c.name}" did not complete: ${JSON.stringify(task?.result)}`)
     const nsPerOp = (p50Ms * 1e6) / (c.opsPerCall ?? 1)
-    return { name: c.name, ours: c.ours ?? false, nsPerOp, opsPerSec: 1e9 / nsPerOp, ratio: undefined }
+    return {
+      name: c.name,
+      ours: c.ours ?? false,
+      baseline: c.baseline ?? false,
+      nsPerOp,
+      opsPerSec: 1e9 / nsPerOp,
+      ratio: undefined,
+    }
   })
-  const peers = rows.filter((r) => !r.ours)
+  const peers = rows.filter((r) => !r.ours && !r.baseline)
   const bestPeer = peers.length ? Math.min(...peers.map((r) => r.nsPerOp)) : undefined
   for (const r of rows) if (r.ours && bestPeer !== undefined) r.ratio = bestPeer / r.nsPerOp
   print(title, rows, time)
