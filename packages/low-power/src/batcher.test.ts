@@ -69,4 +69,8 @@ describe('createBatcher', () => {
     )
     await expect(Promise.all([short(1), short(2)])).rejects.toThrow('one result per item')
   })
+
+  it('rejects a batch function that is not a function, when created', () => {
+    expect(() => createBatcher(42 as never, () => undefined, timers)).toThrow('`process` in batcher')
+  })
 })

@@ -5,7 +5,7 @@
  * kernel launch, network round trip). Without a batch knob each call is
  * processed on its own, at once.
  */
-import { CortexError } from '@cortex/core'
+import { CortexConfigError, CortexError } from '@cortex/core'
 import type { TimerFunctions } from './controller.js'
 
 export interface BatchKnob {
@@ -40,6 +40,16 @@ export function createBatcher<I, R>(
   knob: () => BatchKnob | undefined,
   timers: Pick<TimerFunctions, 'setTimeout' | 'clearTimeout'>,
 ): Batcher<I, R> {
+  if (typeof process !== 'function') {
+    throw new CortexConfigError(
+      'process',
+      process,
+      'a function taking the batch and returning one result per item',
+      'batcher',
+    )
+  }
+  if (typeof knob !== 'function')
+    throw new CortexConfigError('knob', knob, 'a function returning the batch knob', 'batcher')
   let pending: Pending<I, R>[] = []
   let timer: unknown
 

@@ -95,6 +95,14 @@ describe('ConcurrencyGate', () => {
   })
 })
 
+describe('ConcurrencyGate options', () => {
+  it('rejects a limit below 1 and a negative queue, naming the option', () => {
+    expect(() => new ConcurrencyGate(0, 1)).toThrow('`limit` in ConcurrencyGate')
+    expect(() => new ConcurrencyGate(2, -1)).toThrow('`maxQueue` in ConcurrencyGate')
+    expect(new ConcurrencyGate(Number.POSITIVE_INFINITY, 0).stats().limit).toBe(Number.POSITIVE_INFINITY)
+  })
+})
+
 describe('ConcurrencyGate.acquire', () => {
   it('holds a slot until released, and a second release does nothing', async () => {
     const gate = new ConcurrencyGate(1, 5)

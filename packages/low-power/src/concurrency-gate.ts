@@ -5,7 +5,7 @@
  * bound a task is refused at once with a CortexError the adapters turn into
  * 503 + Retry-After, so a burst can never grow memory without a bound.
  */
-import { CortexError } from '@cortex/core'
+import { CortexError, checkNumber } from '@cortex/core'
 
 /** Thrown (as a rejection) when the queue is full; adapters answer 503 with `Retry-After`. */
 export class QueueFullError extends CortexError {
@@ -55,6 +55,10 @@ export class ConcurrencyGate {
   #head = 0
 
   constructor(limit: number, maxQueue: number, retryAfterSeconds = 1) {
+    if (limit !== Number.POSITIVE_INFINITY)
+      checkNumber(limit, 'limit', { min: 1, integer: true, where: 'ConcurrencyGate' })
+    checkNumber(maxQueue, 'maxQueue', { min: 0, integer: true, where: 'ConcurrencyGate' })
+    checkNumber(retryAfterSeconds, 'retryAfterSeconds', { min: 0, integer: true, where: 'ConcurrencyGate' })
     this.#limit = limit
     this.#maxQueue = maxQueue
     this.#retryAfterSeconds = retryAfterSeconds
