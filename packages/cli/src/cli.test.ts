@@ -203,7 +203,12 @@ describe('cortex CLI end to end against a loopback server', () => {
     const bin = fileURLToPath(new URL('./bin.ts', import.meta.url))
     const cwd = fileURLToPath(new URL('..', import.meta.url)) // where tsx resolves
     const args = ['--import', 'tsx', bin, 'compare', join(dir, 'baseline.json'), join(dir, 'current.json')]
-    const result = await promisify(execFile)(process.execPath, args, { cwd }).then(
+    // @cortex/* from the sources, so the README's test command needs no build.
+    const env = {
+      ...process.env,
+      TSX_TSCONFIG_PATH: fileURLToPath(new URL('../../../tsconfig.sources.json', import.meta.url)),
+    }
+    const result = await promisify(execFile)(process.execPath, args, { cwd, env }).then(
       ({ stdout }) => ({ code: 0, stdout }),
       (err: { code?: number; stdout?: string }) => ({ code: err.code, stdout: err.stdout ?? '' }),
     )
