@@ -6,7 +6,7 @@
  */
 import { checkMethods } from '@cortex/core'
 import type { PowerModeController } from '@cortex/low-power'
-import type { RequestHandler } from 'express'
+import type { NextFunction, Request, RequestHandler, Response } from 'express'
 
 declare global {
   namespace Express {
@@ -32,20 +32,27 @@ export function powerMode(options: PowerModeOptions): RequestHandler {
   checkMethods(
     options?.controller,
     'controller',
-    ['acquire', 'overloadResponse'],
+    ['acquire', 'tryAcquire', 'overloadResponse'],
     'a controller from createPowerModeController()',
     'powerMode',
   )
   const { controller, header = 'Power-Mode' } = options
+  const admit = (req: Request, res: Response, next: NextFunction, release: () => void) => {
+    res.once('finish', release)
+    res.once('close', release)
+    req.powerMode = controller.mode
+    if (header) res.setHeader(header, controller.mode)
+    next()
+  }
   return (req, res, next) => {
+    // A free slot is taken synchronously; only a queued request waits on a promise.
+    const release = controller.tryAcquire()
+    if (release !== undefined) {
+      admit(req, res, next, release)
+      return
+    }
     controller.acquire().then(
-      (release) => {
-        res.once('finish', release)
-        res.once('close', release)
-        req.powerMode = controller.mode
-        if (header) res.setHeader(header, controller.mode)
-        next()
-      },
+      (queued) => admit(req, res, next, queued),
       (err: unknown) => {
         const plan = controller.overloadResponse(err)
         if (!plan) return next(err)

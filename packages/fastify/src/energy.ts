@@ -54,14 +54,38 @@ export const energyTracking = cortexPlugin<EnergyTrackingOptions>(
     ),
   async (app, { meter }) => {
     if (!app.hasRequestDecorator('cortexEnergyEnd')) app.decorateRequest('cortexEnergyEnd', null)
-    app.addHook('onRequest', async (request) => {
+    // "METHOD /route" strings, built once per pair instead of per request.
+    const names = new Map<string, Record<string, string>>()
+    const nameOf = (method: string, route: string): string => {
+      let byMethod = names.get(route)
+      if (byMethod === undefined) {
+        byMethod = {}
+        names.set(route, byMethod)
+      }
+      let name = byMethod[method]
+      if (name === undefined) {
+        name = `${method} ${route}`
+        // Fastify's routes are finite and known; methods are checked by its router.
+        byMethod[method] = name
+      }
+      return name
+    }
+    // Callback-style hooks: no promise per request.
+    app.addHook('onRequest', (request, _reply, done) => {
       const route = routeOf(request)
       request.cortexEnergyEnd = meter.startRequest(
-        route === undefined ? UNMATCHED_ROUTE : `${request.method} ${route}`,
+        route === undefined ? UNMATCHED_ROUTE : nameOf(request.method, route),
       )
+      done()
     })
-    app.addHook('onResponse', async (request) => endOnce(request))
-    app.addHook('onRequestAbort', async (request) => endOnce(request))
+    app.addHook('onResponse', (request, _reply, done) => {
+      endOnce(request)
+      done()
+    })
+    app.addHook('onRequestAbort', (request, done) => {
+      endOnce(request)
+      done()
+    })
   },
 )
 

@@ -7,12 +7,15 @@
 
 import { checkMethods } from '@cortex/core'
 import type { PowerModeController } from '@cortex/low-power'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { cortexPlugin } from './plugin.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The power mode this request was admitted under (set by @cortex/fastify `powerMode`). */
     powerMode?: string
+    /** Releases this request's concurrency slot (set by @cortex/fastify `powerMode`). */
+    cortexPowerRelease: (() => void) | null
   }
 }
 
@@ -33,26 +36,54 @@ export const powerMode = cortexPlugin<PowerModeOptions>(
     checkMethods(
       options?.controller,
       'controller',
-      ['acquire', 'overloadResponse'],
+      ['acquire', 'tryAcquire', 'overloadResponse'],
       'a controller from createPowerModeController()',
       'powerMode',
     )
   },
   (app, { controller, header = 'Power-Mode' }) => {
     if (!app.hasRequestDecorator('powerMode')) app.decorateRequest('powerMode', undefined)
-    app.addHook('onRequest', async (request, reply) => {
-      let release: () => void
-      try {
-        release = await controller.acquire()
-      } catch (err) {
-        const plan = controller.overloadResponse(err)
-        if (!plan) throw err
-        return reply.code(plan.status).headers(plan.headers).send(plan.body)
-      }
-      reply.raw.once('finish', release)
-      reply.raw.once('close', release)
+    if (!app.hasRequestDecorator('cortexPowerRelease')) app.decorateRequest('cortexPowerRelease', null)
+    const admit = (request: FastifyRequest, reply: FastifyReply, release: () => void) => {
+      request.cortexPowerRelease = release
       request.powerMode = controller.mode
       if (header) reply.header(header, controller.mode)
+    }
+    // Callback style with a synchronous fast path: no promise while a slot is free.
+    app.addHook('onRequest', (request, reply, done) => {
+      const release = controller.tryAcquire()
+      if (release !== undefined) {
+        admit(request, reply, release)
+        done()
+        return
+      }
+      controller.acquire().then(
+        (queued) => {
+          admit(request, reply, queued)
+          done()
+        },
+        (err: unknown) => {
+          const plan = controller.overloadResponse(err)
+          if (!plan) done(err as Error)
+          else reply.code(plan.status).headers(plan.headers).send(plan.body)
+        },
+      )
+    })
+    // The slot is held until the exchange ends: the response is sent, or the client went away.
+    const release = (request: FastifyRequest) => {
+      const r = request.cortexPowerRelease
+      if (r) {
+        request.cortexPowerRelease = null
+        r()
+      }
+    }
+    app.addHook('onResponse', (request, _reply, done) => {
+      release(request)
+      done()
+    })
+    app.addHook('onRequestAbort', (request, done) => {
+      release(request)
+      done()
     })
   },
 )

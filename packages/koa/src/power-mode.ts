@@ -23,22 +23,24 @@ export function powerMode(options: PowerModeOptions): Middleware {
   checkMethods(
     options?.controller,
     'controller',
-    ['acquire', 'overloadResponse'],
+    ['acquire', 'tryAcquire', 'overloadResponse'],
     'a controller from createPowerModeController()',
     'powerMode',
   )
   const { controller, header = 'Power-Mode' } = options
   return async (ctx, next) => {
-    let release: () => void
-    try {
-      release = await controller.acquire()
-    } catch (err) {
-      const plan = controller.overloadResponse(err)
-      if (!plan) throw err
-      ctx.status = plan.status
-      ctx.set(plan.headers)
-      ctx.body = plan.body
-      return
+    let release = controller.tryAcquire()
+    if (release === undefined) {
+      try {
+        release = await controller.acquire()
+      } catch (err) {
+        const plan = controller.overloadResponse(err)
+        if (!plan) throw err
+        ctx.status = plan.status
+        ctx.set(plan.headers)
+        ctx.body = plan.body
+        return
+      }
     }
     try {
       ctx.state.powerMode = controller.mode

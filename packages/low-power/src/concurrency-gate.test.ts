@@ -122,3 +122,18 @@ describe('ConcurrencyGate.acquire', () => {
     expect(gate.stats()).toMatchObject({ active: 0, queued: 0, completed: 2 })
   })
 })
+
+describe('ConcurrencyGate.tryAcquire', () => {
+  it('takes a free slot synchronously and never jumps the queue', async () => {
+    const gate = new ConcurrencyGate(1, 5)
+    const first = gate.tryAcquire()
+    expect(first).toBeTypeOf('function')
+    expect(gate.tryAcquire()).toBeUndefined() // full
+    const queued = gate.acquire()
+    first?.()
+    // The slot went to the queued request, not to a newcomer.
+    expect(gate.tryAcquire()).toBeUndefined()
+    ;(await queued)()
+    expect(gate.stats()).toMatchObject({ active: 0, queued: 0 })
+  })
+})

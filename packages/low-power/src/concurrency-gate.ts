@@ -91,6 +91,14 @@ export class ConcurrencyGate {
   }
 
   /**
+   * A slot now, or undefined when none is free (nothing is queued): the
+   * synchronous fast path adapters take before falling back to `acquire`.
+   */
+  tryAcquire(): (() => void) | undefined {
+    return this.#active < this.#limit && this.queued === 0 ? this.#take() : undefined
+  }
+
+  /**
    * Waits for a slot and returns its release function (call it exactly once;
    * later calls do nothing). For adapters that hold a slot for a whole HTTP
    * exchange. A full queue rejects with QueueFullError.

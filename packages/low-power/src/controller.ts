@@ -111,6 +111,8 @@ export interface PowerModeController<M extends string = string> {
    * what adapters use to hold a slot for a whole HTTP exchange.
    */
   acquire(): Promise<() => void>
+  /** A slot now (its release function), or undefined when none is free: the synchronous fast path of `acquire`. */
+  tryAcquire(): (() => void) | undefined
   /**
    * The HTTP answer for an error from `run`/`acquire`: 503 with `Retry-After`
    * and the mode for a full queue; `undefined` for any other error.
@@ -409,6 +411,9 @@ export function createPowerModeController<M extends string>(
     },
     acquire() {
       return gate.acquire()
+    },
+    tryAcquire() {
+      return gate.tryAcquire()
     },
     overloadResponse(err) {
       if (!isCortexError(err, 'ERR_CORTEX_QUEUE_FULL')) return undefined
