@@ -4,6 +4,11 @@
  * `GET /hello` (a small JSON body) and prints `{"port":N}` once listening.
  * Limits are set so that nothing is refused: the benchmark measures the cost
  * of checking, not of refusing.
+ *
+ * Diagnostics: `CORTEX_ONLY=slo|energy|rate|power` wires one concern of the
+ * @cortex stack (Fastify and Koa), and `CORTEX_ONLY=empty-hooks` /
+ * `empty-async-hooks` (Fastify) registers do-nothing hooks, to see what the
+ * framework charges for hooks alone. SIGINT exits cleanly (for --cpu-prof).
  */
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
