@@ -3,9 +3,10 @@
  * request's time in flight to its route template; `energyHandler` serves the
  * meter's JSON snapshot, by default to loopback and private addresses only.
  */
-import { type AccessRule, checkAccess, checkAccessRule, checkMethods, UNMATCHED_ROUTE } from '@cortex/core'
+import { type AccessRule, checkMethods, UNMATCHED_ROUTE } from '@cortex/core'
 import type { EnergyMeter } from '@cortex/energy'
 import type { RequestHandler } from 'express'
+import { internalEndpoint } from './internal-endpoint.js'
 import { routeOf } from './request-info.js'
 
 export interface EnergyTrackingOptions {
@@ -54,19 +55,8 @@ export function energyTracking({ meter }: EnergyTrackingOptions): RequestHandler
  */
 export function energyHandler({ meter, allow }: EnergyHandlerOptions): RequestHandler {
   checkMethods(meter, 'meter', ['snapshot'], 'a meter from createEnergyMeter()', 'energyHandler')
-  const rule = checkAccessRule(allow, 'allow', 'energyHandler')
-  return (req, res) => {
-    const decision = checkAccess(rule, {
-      clientAddress: req.ip ?? req.socket?.remoteAddress,
-      authorization: req.headers.authorization,
-    })
-    if (!decision.allowed) {
-      res.status(decision.status).set(decision.headers).send(JSON.stringify(decision.body))
-      return
-    }
-    res
-      .status(200)
-      .set({ 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
-      .send(JSON.stringify(meter.snapshot()))
-  }
+  return internalEndpoint(allow, 'energyHandler', () => ({
+    contentType: 'application/json; charset=utf-8',
+    body: JSON.stringify(meter.snapshot()),
+  }))
 }

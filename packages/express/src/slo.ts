@@ -4,9 +4,10 @@
  * routers are right); `metricsHandler` serves a prom-client registry, by
  * default to loopback and private addresses only.
  */
-import { type AccessRule, CortexConfigError, checkAccess, checkAccessRule } from '@cortex/core'
+import { type AccessRule, CortexConfigError } from '@cortex/core'
 import type { SloTracker } from '@cortex/slo'
 import type { RequestHandler } from 'express'
+import { internalEndpoint } from './internal-endpoint.js'
 import { routeOf } from './request-info.js'
 
 export interface SloTrackingOptions {
@@ -62,27 +63,10 @@ export function sloTracking({ tracker }: SloTrackingOptions): RequestHandler {
  */
 export function metricsHandler({ registry, allow }: MetricsHandlerOptions): RequestHandler {
   checkRegistry(registry, 'metricsHandler')
-  const rule = checkAccessRule(allow, 'allow', 'metricsHandler')
-  return (req, res, next) => {
-    const decision = checkAccess(rule, {
-      clientAddress: req.ip ?? req.socket?.remoteAddress,
-      authorization: req.headers.authorization,
-    })
-    if (!decision.allowed) {
-      res.status(decision.status).set(decision.headers).send(JSON.stringify(decision.body))
-      return
-    }
-    registry
-      .metrics()
-      .then(
-        (text) =>
-          res
-            .status(200)
-            .set({ 'content-type': registry.contentType, 'cache-control': 'no-store' })
-            .send(text),
-        next,
-      )
-  }
+  return internalEndpoint(allow, 'metricsHandler', async () => ({
+    contentType: registry.contentType,
+    body: await registry.metrics(),
+  }))
 }
 
 function checkTracker(tracker: unknown, where: string): void {

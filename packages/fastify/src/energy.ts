@@ -4,9 +4,10 @@
  * serves the meter's JSON snapshot, by default to loopback and private
  * addresses only.
  */
-import { type AccessRule, checkAccess, checkAccessRule, checkMethods, UNMATCHED_ROUTE } from '@cortex/core'
+import { type AccessRule, checkMethods, UNMATCHED_ROUTE } from '@cortex/core'
 import type { EndRequest, EnergyMeter } from '@cortex/energy'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyRequest } from 'fastify'
+import { internalEndpoint } from './internal-endpoint.js'
 import { cortexPlugin } from './plugin.js'
 import { routeOf } from './request-info.js'
 
@@ -98,18 +99,8 @@ export const energyTracking = cortexPlugin<EnergyTrackingOptions>(
  */
 export function energyHandler({ meter, allow }: EnergyHandlerOptions) {
   checkMethods(meter, 'meter', ['snapshot'], 'a meter from createEnergyMeter()', 'energyHandler')
-  const rule = checkAccessRule(allow, 'allow', 'energyHandler')
-  return async (request: FastifyRequest, reply: FastifyReply) => {
-    const decision = checkAccess(rule, {
-      clientAddress: request.ip,
-      authorization: request.headers.authorization,
-    })
-    if (!decision.allowed) {
-      return reply.code(decision.status).headers(decision.headers).send(JSON.stringify(decision.body))
-    }
-    return reply
-      .code(200)
-      .headers({ 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
-      .send(JSON.stringify(meter.snapshot()))
-  }
+  return internalEndpoint(allow, 'energyHandler', () => ({
+    contentType: 'application/json; charset=utf-8',
+    body: JSON.stringify(meter.snapshot()),
+  }))
 }

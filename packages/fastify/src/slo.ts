@@ -4,9 +4,9 @@
  * (`routeOptions.url`); `metricsHandler` serves a prom-client registry, by
  * default to loopback and private addresses only.
  */
-import { type AccessRule, CortexConfigError, checkAccess, checkAccessRule, checkMethods } from '@cortex/core'
+import { type AccessRule, CortexConfigError, checkMethods } from '@cortex/core'
 import type { SloTracker } from '@cortex/slo'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import { internalEndpoint } from './internal-endpoint.js'
 import { cortexPlugin } from './plugin.js'
 import { routeOf } from './request-info.js'
 
@@ -82,26 +82,17 @@ export const sloTracking = cortexPlugin<SloTrackingOptions>(
  * @example
  * app.get('/metrics', metricsHandler({ registry }))
  */
-export function metricsHandler({
-  registry,
-  allow,
-}: MetricsHandlerOptions): (request: FastifyRequest, reply: FastifyReply) => Promise<string> {
+export function metricsHandler({ registry, allow }: MetricsHandlerOptions) {
+  checkRegistry(registry, 'metricsHandler')
+  return internalEndpoint(allow, 'metricsHandler', async () => ({
+    contentType: registry.contentType,
+    body: await registry.metrics(),
+  }))
+}
+
+function checkRegistry(registry: unknown, where: string): void {
   const r = registry as Partial<MetricsRegistry> | undefined
   if (typeof r?.metrics !== 'function' || typeof r.contentType !== 'string') {
-    throw new CortexConfigError('registry', registry, 'a prom-client Registry', 'metricsHandler')
-  }
-  const rule = checkAccessRule(allow, 'allow', 'metricsHandler')
-  return async (request, reply) => {
-    const decision = checkAccess(rule, {
-      clientAddress: request.ip,
-      authorization: request.headers.authorization,
-    })
-    if (!decision.allowed) {
-      reply.status(decision.status).headers(decision.headers)
-      return JSON.stringify(decision.body)
-    }
-    const text = await registry.metrics()
-    reply.status(200).headers({ 'content-type': registry.contentType, 'cache-control': 'no-store' })
-    return text
+    throw new CortexConfigError('registry', registry, 'a prom-client Registry', where)
   }
 }

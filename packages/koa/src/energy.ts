@@ -4,9 +4,10 @@
  * `energyHandler` serves the meter's JSON snapshot, by default to loopback
  * and private addresses only.
  */
-import { type AccessRule, checkAccess, checkAccessRule, checkMethods, UNMATCHED_ROUTE } from '@cortex/core'
+import { type AccessRule, checkMethods, UNMATCHED_ROUTE } from '@cortex/core'
 import type { EnergyMeter } from '@cortex/energy'
 import type { Middleware } from 'koa'
+import { internalEndpoint } from './internal-endpoint.js'
 import { routeOf } from './request-info.js'
 
 export interface EnergyTrackingOptions {
@@ -57,15 +58,8 @@ export function energyTracking({ meter }: EnergyTrackingOptions): Middleware {
  */
 export function energyHandler({ meter, allow }: EnergyHandlerOptions): Middleware {
   checkMethods(meter, 'meter', ['snapshot'], 'a meter from createEnergyMeter()', 'energyHandler')
-  const rule = checkAccessRule(allow, 'allow', 'energyHandler')
-  return (ctx) => {
-    const decision = checkAccess(rule, {
-      clientAddress: ctx.ip || ctx.req.socket?.remoteAddress,
-      authorization: ctx.get('authorization') || undefined,
-    })
-    ctx.set(decision.allowed ? { 'cache-control': 'no-store' } : decision.headers)
-    ctx.status = decision.allowed ? 200 : decision.status
-    ctx.type = 'application/json; charset=utf-8'
-    ctx.body = JSON.stringify(decision.allowed ? meter.snapshot() : decision.body)
-  }
+  return internalEndpoint(allow, 'energyHandler', () => ({
+    contentType: 'application/json; charset=utf-8',
+    body: JSON.stringify(meter.snapshot()),
+  }))
 }

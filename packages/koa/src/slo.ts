@@ -4,9 +4,10 @@
  * serves a prom-client registry, by default to loopback and private
  * addresses only.
  */
-import { type AccessRule, CortexConfigError, checkAccess, checkAccessRule } from '@cortex/core'
+import { type AccessRule, CortexConfigError } from '@cortex/core'
 import type { SloTracker } from '@cortex/slo'
 import type { Middleware } from 'koa'
+import { internalEndpoint } from './internal-endpoint.js'
 import { routeOf } from './request-info.js'
 
 export interface SloTrackingOptions {
@@ -72,25 +73,16 @@ export function sloTracking({ tracker }: SloTrackingOptions): Middleware {
  * router.get('/metrics', metricsHandler({ registry }))
  */
 export function metricsHandler({ registry, allow }: MetricsHandlerOptions): Middleware {
+  checkRegistry(registry, 'metricsHandler')
+  return internalEndpoint(allow, 'metricsHandler', async () => ({
+    contentType: registry.contentType,
+    body: await registry.metrics(),
+  }))
+}
+
+function checkRegistry(registry: unknown, where: string): void {
   const r = registry as Partial<MetricsRegistry> | undefined
   if (typeof r?.metrics !== 'function' || typeof r.contentType !== 'string') {
-    throw new CortexConfigError('registry', registry, 'a prom-client Registry', 'metricsHandler')
-  }
-  const rule = checkAccessRule(allow, 'allow', 'metricsHandler')
-  return async (ctx) => {
-    const decision = checkAccess(rule, {
-      clientAddress: ctx.ip || ctx.req.socket?.remoteAddress,
-      authorization: ctx.get('authorization') || undefined,
-    })
-    if (!decision.allowed) {
-      ctx.status = decision.status
-      ctx.set(decision.headers)
-      ctx.body = JSON.stringify(decision.body)
-      return
-    }
-    const text = await registry.metrics()
-    ctx.status = 200
-    ctx.set({ 'content-type': registry.contentType, 'cache-control': 'no-store' })
-    ctx.body = text
+    throw new CortexConfigError('registry', registry, 'a prom-client Registry', where)
   }
 }
