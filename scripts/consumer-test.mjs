@@ -4,7 +4,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { capture, envWithPnpm, publishablePackages, root, run, tally } from './workspace.mjs'
+import { capture, envWithPnpm, publishablePackages, run, tally } from './workspace.mjs'
 
 const env = envWithPnpm()
 const t = tally('consumer tests')
@@ -141,5 +141,4 @@ export const err: CortexConfigError = new CortexConfigError('x', 1, 'y')
   )
 }
 console.log(`consumer project: ${work}`)
-void root
 t.finish()

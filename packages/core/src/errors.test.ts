@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { CortexConfigError, CortexError, isCortexError } from './errors.js'
-import { checkKnownKeys, checkMethods, checkNumber, checkOneOf, parseDuration } from './validate.js'
+import {
+  checkKnownKeys,
+  checkMethods,
+  checkNumber,
+  checkOneOf,
+  parseDuration,
+  parseOptionalDuration,
+} from './validate.js'
 
 function messageOf(fn: () => unknown): string {
   try {
@@ -77,5 +84,15 @@ describe('checkMethods', () => {
     expect(messageOf(() => checkMethods(undefined, 'controller', ['acquire'], 'a controller'))).toContain(
       'got undefined',
     )
+  })
+})
+
+describe('parseOptionalDuration', () => {
+  it('gives the fallback when absent, accepts zero and unit strings, and names the option otherwise', () => {
+    expect(parseOptionalDuration(undefined, 'forMs', 7)).toBe(7)
+    expect(parseOptionalDuration(0, 'forMs', 7)).toBe(0)
+    expect(parseOptionalDuration('30s', 'forMs', 7)).toBe(30_000)
+    expect(messageOf(() => parseOptionalDuration(-1, 'forMs', 0))).toContain('`forMs`')
+    expect(messageOf(() => parseOptionalDuration('soon', 'forMs', 0))).toContain('got "soon"')
   })
 })

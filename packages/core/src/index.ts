@@ -75,4 +75,5 @@ export {
   checkObject,
   checkOneOf,
   parseDuration,
+  parseOptionalDuration,
 } from './validate.js'

@@ -10,7 +10,7 @@
  * time is a parameter (milliseconds); nothing here reads a clock.
  */
 import { CortexConfigError } from './errors.js'
-import { checkKnownKeys, checkNumber, checkObject, parseDuration } from './validate.js'
+import { checkKnownKeys, checkNumber, checkObject, parseOptionalDuration } from './validate.js'
 
 /** A mode and when it began: all a dwell gate needs. */
 export interface DwellState {
@@ -72,13 +72,6 @@ export interface Hysteresis {
   step(state: HysteresisState, now: number, signal: number): HysteresisState
 }
 
-/** Reads an optional non-negative duration: a number of ms (0 allowed) or a string such as '30s'. */
-function optionalDuration(value: unknown, option: string, where: string): number {
-  if (value === undefined) return 0
-  if (typeof value === 'number') return checkNumber(value, option, { min: 0, where })
-  return parseDuration(value, option, where)
-}
-
 /**
  * Creates a hysteresis for a two-state mode. Thresholds must be finite with
  * `exitBelow ≤ enterAbove` (equal means no dead band); durations non-negative.
@@ -103,8 +96,8 @@ export function createHysteresis(options: HysteresisOptions): Hysteresis {
       where,
     )
   }
-  const forMs = optionalDuration(options.forMs, 'forMs', where)
-  const minDwellMs = optionalDuration(options.minDwellMs, 'minDwellMs', where)
+  const forMs = parseOptionalDuration(options.forMs, 'forMs', 0, where)
+  const minDwellMs = parseOptionalDuration(options.minDwellMs, 'minDwellMs', 0, where)
 
   return {
     enterAbove,
@@ -170,7 +163,7 @@ export function createDwellGate(options: { minDwellMs: number | string }): Dwell
   const where = 'createDwellGate'
   checkObject(options, 'options', where)
   checkKnownKeys(options, ['minDwellMs'], where)
-  const minDwellMs = optionalDuration(options.minDwellMs, 'minDwellMs', where)
+  const minDwellMs = parseOptionalDuration(options.minDwellMs, 'minDwellMs', 0, where)
   const canChange = (state: DwellState, now: number): boolean =>
     Number.isFinite(now) && now - state.since >= minDwellMs
   return {

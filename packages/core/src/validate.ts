@@ -142,3 +142,21 @@ export function checkMethods<T>(
   if (!ok) throw new CortexConfigError(option, value, expected, where)
   return value
 }
+
+/**
+ * An optional duration that may be zero: `fallback` when undefined, else
+ * milliseconds ≥ 0 as a number, or a string such as `'30s'` (as `parseDuration`).
+ *
+ * @example
+ * const dwell = parseOptionalDuration(options.minDwellMs, 'minDwellMs', 0, 'createPowerModeController')
+ */
+export function parseOptionalDuration(
+  value: unknown,
+  option: string,
+  fallback: number,
+  where?: string,
+): number {
+  if (value === undefined) return fallback
+  if (typeof value === 'number') return checkNumber(value, option, { min: 0, where })
+  return parseDuration(value, option, where)
+}

@@ -15,6 +15,7 @@ import {
   isCortexError,
   type PromRegistryLike,
   parseDuration,
+  parseOptionalDuration,
   registerCollector,
 } from '@cortex/core'
 import { type Batcher, type BatchKnob, createBatcher } from './batcher.js'
@@ -148,13 +149,6 @@ const OPTION_KEYS = [
 ] as const
 const MAX_REASON_SERIES = 200
 
-function optionalDuration(value: unknown, option: string, fallback: number): number {
-  if (value === undefined) return fallback
-  if (typeof value === 'number')
-    return checkNumber(value, option, { min: 0, where: 'createPowerModeController' })
-  return parseDuration(value, option, 'createPowerModeController')
-}
-
 interface ResolvedMode {
   name: string
   concurrency: number
@@ -235,8 +229,8 @@ export function createPowerModeController<M extends string>(
       throw new CortexConfigError(`triggers[${i}]`, t, 'a trigger (an object with evaluate(now))', where)
     }
   })
-  const minDwellMs = optionalDuration(options.minDwellMs, 'minDwellMs', 0)
-  const evaluateEveryMs = optionalDuration(options.evaluateEveryMs, 'evaluateEveryMs', 1000)
+  const minDwellMs = parseOptionalDuration(options.minDwellMs, 'minDwellMs', 0, where)
+  const evaluateEveryMs = parseOptionalDuration(options.evaluateEveryMs, 'evaluateEveryMs', 1000, where)
   if (evaluateEveryMs < 10) {
     throw new CortexConfigError('evaluateEveryMs', options.evaluateEveryMs, 'at least 10 ms', where)
   }
@@ -390,9 +384,7 @@ export function createPowerModeController<M extends string>(
       const ttl =
         setOptions.ttlMs === undefined
           ? Number.POSITIVE_INFINITY
-          : typeof setOptions.ttlMs === 'number'
-            ? checkNumber(setOptions.ttlMs, 'ttlMs', { min: 0, exclusiveMin: true, where: 'power.set' })
-            : parseDuration(setOptions.ttlMs, 'ttlMs', 'power.set')
+          : parseDuration(setOptions.ttlMs, 'ttlMs', 'power.set')
       const reason = `manual:${setOptions.reason ?? 'operator'}`
       override = { mode, reason, until: now + ttl }
       change(mode, reason, now)
