@@ -3,32 +3,17 @@
 // examples/demo (the Fastify example under load; see its header for options).
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import { root } from './workspace.mjs'
-
-const pnpm = process.env.npm_execpath
-const pnpmCmd =
-  pnpm && !/\.[cm]?js$/.test(pnpm)
-    ? [pnpm, []]
-    : pnpm
-      ? [process.execPath, [pnpm]]
-      : ['npx', ['-y', 'pnpm@12.4.2']]
+import { envWithPnpm, root } from './workspace.mjs'
 
 process.stdout.write('Building @cortex/* (cached after the first run)... ')
+// turbo runs each package's build through pnpm, so it needs the running pnpm on PATH.
 const built = spawnSync(
-  pnpmCmd[0],
-  [
-    ...pnpmCmd[1],
-    'exec',
-    'turbo',
-    'run',
-    'build',
-    '--filter=@cortex-examples/demo...',
-    '--output-logs=errors-only',
-  ],
+  join(root, 'node_modules', '.bin', 'turbo'),
+  ['run', 'build', '--filter=@cortex-examples/demo...', '--output-logs=errors-only'],
   {
     cwd: root,
     encoding: 'utf8',
-    env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' },
+    env: { ...envWithPnpm(), TURBO_TELEMETRY_DISABLED: '1' },
     maxBuffer: 64 * 1024 * 1024,
   },
 )
