@@ -76,6 +76,59 @@ function exactAtOrBelow(sorted: readonly number[], t: number): number {
 const GRID = Array.from({ length: 400 }, (_, i) => 10 ** (-8 + (i * 26) / 399))
 
 describe('QuantileSketch', () => {
+  it('slotOf (a table lookup, no Math.log) gives exactly the slot of the log formula, also one double either side of every boundary', () => {
+    const words = new Float64Array(1)
+    const bits = new BigUint64Array(words.buffer)
+    const step = (v: number, by: bigint): number => {
+      words[0] = v
+      bits[0]! += by
+      return words[0]!
+    }
+    fc.assert(
+      fc.property(
+        sketchOptions.chain((o) =>
+          fc.tuple(
+            fc.constant(o),
+            fc.array(trackedValue(o), { minLength: 1, maxLength: 50 }),
+            fc.array(anyValue),
+          ),
+        ),
+        ([o, values, wild]) => {
+          const sketch = new QuantileSketch(o)
+          const logGamma = Math.log1p((2 * o.relativeAccuracy) / (1 - o.relativeAccuracy))
+          const minIndex = Math.ceil(Math.log(o.minValue) / logGamma)
+          const maxIndex = Math.ceil(Math.log(o.maxValue) / logGamma)
+          const formula = (v: number): number => {
+            const i = Math.ceil(Math.log(v) * (1 / logGamma))
+            return i < minIndex ? 0 : i > maxIndex ? maxIndex - minIndex + 2 : i - minIndex + 1
+          }
+          const probes: number[] = []
+          for (const v of values) {
+            // The bucket edges around v (γ^i as the formula sees it) and the doubles next to them.
+            const i = Math.ceil(Math.log(v) / logGamma)
+            for (const edge of [Math.exp((i - 1) * logGamma), Math.exp(i * logGamma), v]) {
+              for (const d of [-3n, -2n, -1n, 0n, 1n, 2n, 3n]) probes.push(step(edge, d))
+            }
+          }
+          for (const v of wild) if (v >= 0 && v < Number.POSITIVE_INFINITY) probes.push(v)
+          probes.push(0, -0, o.minValue, o.maxValue, Number.MIN_VALUE, Number.MAX_VALUE)
+          for (const v of probes) {
+            if (!(v >= 0 && v < Number.POSITIVE_INFINITY)) continue
+            expect(sketch.slotOf(v), `slotOf(${v})`).toBe(formula(v))
+          }
+          // record counts in the slot slotOf names, and slots never decrease with the value.
+          const sorted = probes.filter((v) => v >= 0 && v < Number.POSITIVE_INFINITY).sort((a, b) => a - b)
+          for (let k = 1; k < sorted.length; k++) {
+            expect(sketch.slotOf(sorted[k]!)).toBeGreaterThanOrEqual(sketch.slotOf(sorted[k - 1]!))
+          }
+          for (const v of sorted) expect(sketch.record(v)).toBe(sketch.slotOf(v))
+          expect(sketch.record(Number.NaN)).toBe(-1)
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+
   it('every quantile estimate is within the relative accuracy of the true sample value of that rank', () => {
     fc.assert(
       fc.property(

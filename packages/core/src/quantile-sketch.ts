@@ -9,6 +9,14 @@
  * representative (1-α)·γ^i = 2γ^i/(γ+1) is within α of every value in it.
  * The array is sized once from [minValue, maxValue] and α, so memory never
  * grows, and `record` allocates nothing.
+ *
+ * `record` does not call `Math.log`: a table indexed by the value's exponent
+ * and top mantissa bits gives the slot of the first value with those bits,
+ * and the one bucket boundary that can fall inside that narrow range is
+ * stored next to it. Both are computed from the log formula itself (the
+ * boundary by bisection over doubles), so the slot is exactly the one the
+ * formula gives, at a fraction of its cost. Sketches with the same options
+ * share one table (≈ 60 KB for the defaults).
  */
 import { CortexConfigError } from './errors.js'
 import { checkKnownKeys, checkNumber, checkObject } from './validate.js'
@@ -34,6 +42,67 @@ export interface QuantileSketchOptions {
 }
 
 const WHERE = 'QuantileSketch options'
+
+/** Reads a double's high 32 bits (sign, exponent, top 20 mantissa bits) without allocating. */
+const bitsView = new Float64Array(1)
+const wordsView = new Uint32Array(bitsView.buffer)
+bitsView[0] = 1
+/** Index of the high word: 1 on little-endian machines. */
+const HIGH_WORD = wordsView[0] === 0x3ff00000 ? 0 : 1
+/** Largest slot table built (entries); wider ranges or finer α fall back to `Math.log`. */
+const MAX_TABLE_ENTRIES = 1 << 16
+/** Mantissa bits the table may use (the high word holds 20). */
+const MAX_TABLE_BITS = 16
+
+/** The lookup `record` uses instead of the log formula (see the module comment). */
+interface SlotTable {
+  /** Right shift applied to the high word: what is left is exponent and top mantissa bits. */
+  readonly shift: number
+  /** Key of the first entry; smaller keys are in the zero slot. */
+  readonly firstKey: number
+  /** Slot of the smallest value of each key. */
+  readonly slots: Int32Array
+  /** The largest value of each key still in `slots[key]`; larger ones are in the next slot. +∞ when the key's range is one slot. */
+  readonly splits: Float64Array
+}
+
+/** Tables by options, shared by every sketch with those options (a few per process in practice). */
+const slotTables = new Map<string, SlotTable | null>()
+const MAX_CACHED_TABLES = 32
+
+function highWord(value: number): number {
+  bitsView[0] = value
+  return wordsView[HIGH_WORD]!
+}
+
+/** The next double above a positive finite `value`. */
+function nextUp(value: number): number {
+  bitsView[0] = value
+  const low = wordsView[1 - HIGH_WORD]!
+  if (low === 0xffffffff) {
+    wordsView[1 - HIGH_WORD] = 0
+    wordsView[HIGH_WORD]! += 1
+  } else wordsView[1 - HIGH_WORD] = low + 1
+  return bitsView[0]!
+}
+
+/** The next double below a positive `value`. */
+function nextDown(value: number): number {
+  bitsView[0] = value
+  const low = wordsView[1 - HIGH_WORD]!
+  if (low === 0) {
+    wordsView[1 - HIGH_WORD] = 0xffffffff
+    wordsView[HIGH_WORD]! -= 1
+  } else wordsView[1 - HIGH_WORD] = low - 1
+  return bitsView[0]!
+}
+
+/** The double whose high word is `high` and low word 0. */
+function fromHighWord(high: number): number {
+  wordsView[HIGH_WORD] = high
+  wordsView[1 - HIGH_WORD] = 0
+  return bitsView[0]!
+}
 const KNOWN_OPTIONS = ['relativeAccuracy', 'minValue', 'maxValue'] as const
 
 /**
@@ -75,6 +144,8 @@ export class QuantileSketch {
   private readonly overflowSlot: number
   /** Float64 rather than Uint32 so counts stay exact past 2^32 (up to 2^53) and merges never wrap. */
   private readonly counts: Float64Array
+  /** The fast path of `slotOf`, or null when α or the range make the table too large. */
+  private readonly table: SlotTable | null
 
   private recorded = 0
   private total = 0
@@ -127,35 +198,107 @@ export class QuantileSketch {
     this.maxIndex = maxIndex
     this.overflowSlot = buckets - 1
     this.counts = new Float64Array(buckets)
+    const cacheKey = `${alpha}/${minValue}/${maxValue}`
+    let table = slotTables.get(cacheKey)
+    if (table === undefined) {
+      table = this.buildTable()
+      if (slotTables.size < MAX_CACHED_TABLES) slotTables.set(cacheKey, table)
+    }
+    this.table = table
+  }
+
+  /** The slot the log formula gives: the definition `slotOf` must reproduce. */
+  private formulaSlot(value: number): number {
+    const index = Math.ceil(Math.log(value) * this.invLogGamma)
+    if (index < this.minIndex) return 0
+    if (index > this.maxIndex) return this.overflowSlot
+    return index - this.minIndex + 1
+  }
+
+  /**
+   * Allocates the lookup table: the mantissa bits are chosen so that each key
+   * covers at most half a bucket, hence holds at most one boundary. Entries
+   * are filled on first use (`fillKey`), so creating a sketch stays cheap.
+   * Null when the table would be too large.
+   */
+  private buildTable(): SlotTable | null {
+    const gammaMinusOne = (2 * this.relativeAccuracy) / (1 - this.relativeAccuracy)
+    const bits = Math.ceil(Math.log2(2 / gammaMinusOne))
+    if (!(bits >= 0 && bits <= MAX_TABLE_BITS)) return null
+    const shift = 20 - bits
+    // Two buckets of margin on each side: keys below are all in the zero slot, above all overflow.
+    const gamma2 = (1 + gammaMinusOne) ** 2
+    if (!Number.isFinite(this.maxValue * gamma2)) return null
+    const firstKey = highWord(this.minValue / gamma2) >>> shift
+    const lastKey = highWord(this.maxValue * gamma2) >>> shift
+    const size = lastKey - firstKey + 1
+    if (!(size > 0 && size <= MAX_TABLE_ENTRIES)) return null
+    return { shift, firstKey, slots: new Int32Array(size).fill(-1), splits: new Float64Array(size) }
+  }
+
+  /** Computes entry `key` of the table from the log formula; returns its slot. */
+  private fillKey(table: SlotTable, key: number): number {
+    const high = (table.firstKey + key) << table.shift
+    const low = fromHighWord(high)
+    const next = fromHighWord(high + (1 << table.shift))
+    // The largest double below `next`: `low`'s binade, so one ulp of it down.
+    const last = next - (next - low) * 2 ** (-32 - table.shift)
+    const lowSlot = this.formulaSlot(low)
+    let split = Number.POSITIVE_INFINITY
+    if (this.formulaSlot(last) !== lowSlot) {
+      // One boundary inside (the key spans half a bucket at most). Start at the
+      // bucket's upper bound γ^i and step one double at a time until the formula
+      // agrees: the largest value still in lowSlot, next to the first one past it.
+      split = Math.min(last, Math.max(low, Math.exp((lowSlot + this.minIndex - 1) * this.logGamma)))
+      while (split > low && this.formulaSlot(split) !== lowSlot) split = nextDown(split)
+      for (let b = nextUp(split); b <= last && this.formulaSlot(b) === lowSlot; b = nextUp(b)) split = b
+    }
+    table.splits[key] = split
+    table.slots[key] = lowSlot
+    return lowSlot
   }
 
   /**
    * Adds one value. NaN, negative and infinite values are not recorded: they
    * are counted in `invalid` instead (this is called on every request and
    * never throws). Allocation-free.
+   *
+   * Returns the slot the value was counted in (see `slotOf`), or -1 when it
+   * was refused.
    */
-  record(value: number): void {
+  record(value: number): number {
     // Written as a negated comparison so NaN also fails it.
     if (!(value >= 0 && value < Number.POSITIVE_INFINITY)) {
       this.rejected++
-      return
+      return -1
     }
-    // log(0) is -Infinity, which lands in the zero bucket like tiny values.
-    const index = Math.ceil(Math.log(value) * this.invLogGamma)
-    let slot: number
-    if (index < this.minIndex) {
-      slot = 0
-      value = value + 0 // -0 → 0, so `min` never reports -0
-    } else if (index > this.maxIndex) {
-      slot = this.overflowSlot
-    } else {
-      slot = index - this.minIndex + 1
-    }
+    value = value + 0 // -0 → 0, so `min` never reports -0 and the bit lookup sees +0
+    const slot = this.slotOf(value)
     this.counts[slot]!++
     this.recorded++
     this.total += value
     if (value < this.smallest) this.smallest = value
     if (value > this.largest) this.largest = value
+    return slot
+  }
+
+  /**
+   * The slot `record(value)` counts a valid value in: 0 for values below the
+   * tracked range (and 0), `bucketCount - 1` above it, the bucket of index
+   * ⌈log_γ(value)⌉ in between. Non-decreasing in `value`: callers that keep
+   * their own per-slot data (a histogram bucket per slot) rely on that.
+   * Only meaningful for values ≥ 0 and finite.
+   */
+  slotOf(value: number): number {
+    const table = this.table
+    if (table === null) return this.formulaSlot(value)
+    bitsView[0] = value + 0 // -0 has the sign bit set
+    const key = (wordsView[HIGH_WORD]! >>> table.shift) - table.firstKey
+    if (key < 0) return 0
+    if (key >= table.slots.length) return this.overflowSlot
+    let slot = table.slots[key]!
+    if (slot < 0) slot = this.fillKey(table, key)
+    return value > table.splits[key]! ? slot + 1 : slot
   }
 
   /** Number of values recorded (invalid ones excluded). */

@@ -166,14 +166,18 @@ const MAX_ROUTE_LENGTH = 256
 const OTHER_METHOD = 'OTHER'
 const KNOWN_METHODS: readonly string[] = [...HTTP_METHODS, 'CONNECT', 'TRACE']
 
-class StatusStats {
-  /** Non-cumulative counts per bucket; the last one is +Inf. */
-  readonly buckets: Float64Array
-  count = 0
-  sumMs = 0
-  constructor(size: number) {
-    this.buckets = new Float64Array(size)
-  }
+/**
+ * One (route, method, status) series: non-cumulative counts per histogram
+ * bucket (the last one is +Inf), then the sum of durations in ms. One typed
+ * array, so `record` touches no boxed number fields; the count is the sum of
+ * the buckets, computed when read.
+ */
+type StatusStats = Float64Array
+
+function seriesCount(status: StatusStats): number {
+  let n = 0
+  for (let b = 0; b < status.length - 1; b++) n += status[b]!
+  return n
 }
 
 class RouteEntry {
@@ -186,48 +190,29 @@ class RouteEntry {
 }
 
 class RouteStats {
-  /** The route's sketch, with every recorded duration in it. */
-  get sketch(): QuantileSketch {
-    this.flush()
-    return this.sketchValues
-  }
-
-  flush(): void {
-    const n = this.pendingCount
-    const values = this.pendingValues
-    const sketch = this.sketchValues
-    for (let i = 0; i < n; i++) sketch.record(values[i]!)
-    this.pendingCount = 0
-  }
-
+  /** Every recorded duration of this (method, route), for its percentiles. */
+  readonly sketch: QuantileSketch
   readonly byStatus: (StatusStats | undefined)[] = new Array(STATUS_SPAN).fill(undefined)
   /** Status codes seen, in order of first appearance (for scrape-time iteration). */
   readonly codes: number[] = []
-  private readonly sketchValues: QuantileSketch
-  /** Durations not yet in the sketch (see `flush`). */
-  readonly pendingValues = new Float64Array(64)
-  pendingCount = 0
-  /** Indices of the latency objectives this route counts towards, and their thresholds (ms). */
-  readonly latencyObjectives: Int32Array
-  readonly latencyThresholds: Float64Array
-  /** Indices of the availability objectives this route counts towards. */
-  readonly availabilityObjectives: Int32Array
   constructor(
     readonly method: string,
     readonly route: string,
-    objectives: readonly Objective[],
-    matching: readonly number[],
     relativeAccuracy: number,
   ) {
-    this.sketchValues = new QuantileSketch({ relativeAccuracy })
-    const latency = matching.filter((k) => objectives[k]!.kind === 'latency')
-    this.latencyObjectives = Int32Array.from(latency)
-    this.latencyThresholds = Float64Array.from(latency.map((k) => objectives[k]!.thresholdMs!))
-    this.availabilityObjectives = Int32Array.from(
-      matching.filter((k) => objectives[k]!.kind === 'availability'),
-    )
+    this.sketch = new QuantileSketch({ relativeAccuracy })
   }
 }
+
+/** Where an objective's good and total counts come from: its routes' exact histograms. */
+interface ObjectiveSource {
+  readonly routes: RouteStats[]
+  /** Latency: requests in histogram buckets 0..thresholdBucket are good. −1 for availability. */
+  readonly thresholdBucket: number
+}
+
+/** The histogram bucket of each sketch slot: see `record`. */
+const SEARCH_BUCKET = 255
 
 const TRACKER_KEYS = [
   'registry',
@@ -268,8 +253,18 @@ class Tracker implements SloTracker {
   private readonly badStatus: Uint8Array
   private readonly fine: WindowedCounter[]
   private readonly long: WindowedCounter[]
-  private readonly pendingGood: Float64Array
-  private readonly pendingTotal: Float64Array
+  /** Per objective: the routes it counts and how. */
+  private readonly sources: ObjectiveSource[]
+  /** Per objective: cumulative good/total already added to the windows (the rest is the current slot). */
+  private readonly rolledGood: Float64Array
+  private readonly rolledTotal: Float64Array
+  /**
+   * Per sketch slot: the histogram bucket of its values, and the one bound
+   * inside the slot (values above it go one bucket up; +∞ when none).
+   * SEARCH_BUCKET where a slot holds several bounds or is open-ended.
+   */
+  private readonly bucketOfSlot: Uint8Array
+  private readonly boundInSlot: Float64Array
   private slotStart = Number.NEGATIVE_INFINITY
   private slotEnd = Number.NEGATIVE_INFINITY
   /** method → route template → stats. */
@@ -347,8 +342,31 @@ class Tracker implements SloTracker {
         { since: undefined, firing: false },
       ])
     })
-    this.pendingGood = new Float64Array(n)
-    this.pendingTotal = new Float64Array(n)
+    this.rolledGood = new Float64Array(n)
+    this.rolledTotal = new Float64Array(n)
+    this.sources = this.objectives.map((o) => ({
+      routes: [],
+      thresholdBucket: o.thresholdMs === undefined ? -1 : sorted.indexOf(o.thresholdMs),
+    }))
+
+    // Slot → bucket: slots never decrease with the value, so bounds in earlier
+    // slots are below every value of a slot and bounds in later ones above.
+    const probe = new QuantileSketch({ relativeAccuracy: this.relativeAccuracy })
+    const slots = probe.bucketCount
+    this.bucketOfSlot = new Uint8Array(slots)
+    this.boundInSlot = new Float64Array(slots).fill(Number.POSITIVE_INFINITY)
+    const boundSlots = sorted.map((b) => probe.slotOf(b))
+    let below = 0
+    for (let slot = 0; slot < slots; slot++) {
+      while (below < boundSlots.length && boundSlots[below]! < slot) below++
+      let inside = 0
+      while (below + inside < boundSlots.length && boundSlots[below + inside] === slot) inside++
+      if (inside > 1 || slot === 0 || slot === slots - 1) this.bucketOfSlot[slot] = SEARCH_BUCKET
+      else {
+        this.bucketOfSlot[slot] = below
+        if (inside === 1) this.boundInSlot[slot] = sorted[below]!
+      }
+    }
 
     // Objective routes always exist, so the cap can never push them out.
     for (const o of this.objectives) {
@@ -401,39 +419,19 @@ class Tracker implements SloTracker {
     if (at === undefined) at = this.clock()
     if (at >= this.slotEnd) this.roll(at)
 
-    // Batched into the sketch: a tight loop over one route's values keeps its buckets in cache.
-    const pending = stats.pendingValues
-    pending[stats.pendingCount++] = durationMs
-    if (stats.pendingCount === pending.length) stats.flush()
-    const bounds = this.boundsMs
-    let bucket = 0
-    while (bucket < bounds.length && durationMs > bounds[bucket]!) bucket++
-    const offset = code - STATUS_MIN
-    let status = stats.byStatus[offset]
-    if (status === undefined) {
-      status = new StatusStats(this.bucketCount)
-      stats.byStatus[offset] = status
-      stats.codes.push(code)
-    }
-    status.buckets[bucket]!++
-    status.count++
-    status.sumMs += durationMs
-
-    const pendingGood = this.pendingGood
-    const pendingTotal = this.pendingTotal
-    const latency = stats.latencyObjectives
-    const thresholds = stats.latencyThresholds
-    for (let j = 0; j < latency.length; j++) {
-      const k = latency[j]!
-      pendingTotal[k]!++
-      if (durationMs <= thresholds[j]!) pendingGood[k]!++
-    }
-    const availability = stats.availabilityObjectives
-    for (let j = 0; j < availability.length; j++) {
-      const k = availability[j]!
-      pendingTotal[k]!++
-      if (this.badStatus[k * STATUS_SPAN + offset] === 0) pendingGood[k]!++
-    }
+    // The sketch's slot gives the histogram bucket without searching the bounds.
+    const slot = stats.sketch.record(durationMs)
+    let bucket = this.bucketOfSlot[slot]!
+    if (bucket === SEARCH_BUCKET) {
+      const bounds = this.boundsMs
+      bucket = 0
+      while (bucket < bounds.length && durationMs > bounds[bucket]!) bucket++
+    } else if (durationMs > this.boundInSlot[slot]!) bucket++
+    let status = stats.byStatus[code - STATUS_MIN]
+    if (status === undefined) status = this.addStatus(stats, code)
+    status[bucket]!++
+    status[this.bucketCount]! += durationMs
+    // Objectives read these exact counts when a window slot ends (`roll`), not here.
   }
 
   report(now: number = this.clock()): SloReport {
@@ -444,7 +442,7 @@ class Tracker implements SloTracker {
       let errors = 0
       const statusCodes: Record<string, number> = {}
       for (const code of [...stats.codes].sort((a, b) => a - b)) {
-        const c = stats.byStatus[code - STATUS_MIN]!.count
+        const c = seriesCount(stats.byStatus[code - STATUS_MIN]!)
         statusCodes[String(code)] = c
         count += c
         if (code >= 500) errors += c
@@ -593,18 +591,47 @@ class Tracker implements SloTracker {
     }
   }
 
-  /** Moves the current fine slot to the one holding `at`, flushing the counts of the slot that ended. */
+  private addStatus(stats: RouteStats, code: number): StatusStats {
+    const status: StatusStats = new Float64Array(this.bucketCount + 1)
+    stats.byStatus[code - STATUS_MIN] = status
+    stats.codes.push(code)
+    return status
+  }
+
+  /**
+   * Objective k's good and total counts since the tracker started, summed from
+   * its routes' exact histograms: the threshold is a bucket bound, so "≤
+   * threshold" is a prefix of buckets; availability counts the statuses the
+   * objective does not call bad.
+   */
+  private cumulative(k: number): { good: number; total: number } {
+    const { routes, thresholdBucket } = this.sources[k]!
+    let good = 0
+    let total = 0
+    for (const stats of routes) {
+      for (const code of stats.codes) {
+        const status = stats.byStatus[code - STATUS_MIN]!
+        const count = seriesCount(status)
+        total += count
+        if (thresholdBucket >= 0) {
+          for (let b = 0; b <= thresholdBucket; b++) good += status[b]!
+        } else if (this.badStatus[k * STATUS_SPAN + code - STATUS_MIN] === 0) good += count
+      }
+    }
+    return { good, total }
+  }
+
+  /** Moves the current fine slot to the one holding `at`, adding the counts of the slot that ended to the windows. */
   private roll(at: number): void {
     const start = Math.floor(at / FINE_SLOT_MS) * FINE_SLOT_MS
     if (!Number.isFinite(start)) return
     for (let k = 0; k < this.objectives.length; k++) {
-      const total = this.pendingTotal[k]!
-      if (total === 0) continue
-      const good = this.pendingGood[k]!
-      this.fine[k]!.add(this.slotStart, good, total)
-      this.long[k]!.add(this.slotStart, good, total)
-      this.pendingGood[k] = 0
-      this.pendingTotal[k] = 0
+      const { good, total } = this.cumulative(k)
+      if (total === this.rolledTotal[k]) continue
+      this.fine[k]!.add(this.slotStart, good - this.rolledGood[k]!, total - this.rolledTotal[k]!)
+      this.long[k]!.add(this.slotStart, good - this.rolledGood[k]!, total - this.rolledTotal[k]!)
+      this.rolledGood[k] = good
+      this.rolledTotal[k] = total
     }
     this.slotStart = start
     this.slotEnd = start + FINE_SLOT_MS
@@ -614,8 +641,12 @@ class Tracker implements SloTracker {
   private windowCounts(k: number, windowMs: number, now: number): { good: number; total: number } {
     if (now >= this.slotEnd) this.roll(now)
     const counter = windowMs <= FINE_HORIZON_MS ? this.fine[k]! : this.long[k]!
-    const { good, total } = counter.sum(now, windowMs)
-    return { good: good + this.pendingGood[k]!, total: total + this.pendingTotal[k]! }
+    const inWindows = counter.sum(now, windowMs)
+    const current = this.cumulative(k)
+    return {
+      good: inWindows.good + current.good - this.rolledGood[k]!,
+      total: inWindows.total + current.total - this.rolledTotal[k]!,
+    }
   }
 
   private errorRatioOver(k: number, windowMs: number, now: number): number {
@@ -661,7 +692,8 @@ class Tracker implements SloTracker {
         ? [k]
         : [],
     )
-    const stats = new RouteStats(method, route, this.objectives, matching, this.relativeAccuracy)
+    const stats = new RouteStats(method, route, this.relativeAccuracy)
+    for (const k of matching) this.sources[k]!.routes.push(stats)
     // Methods arrive as the framework's literals ('GET'): the entry keeps the internalized name.
     entry.methods.push(Object.keys({ [method]: 0 })[0] ?? method)
     entry.stats.push(stats)
@@ -763,13 +795,20 @@ class Tracker implements SloTracker {
         const status = stats.byStatus[code - STATUS_MIN]!
         let running = 0
         for (let i = 0; i < bounds.length; i++) {
-          running += status.buckets[i]!
+          running += status[i]!
           cumulative[i] = running
         }
         // `le` is rendered as String(seconds): the same text leLabel() gives the generated rules.
         const labels = { method: stats.method, route: stats.route, status_code: String(code) }
         samples.push(
-          ...histogramSamples(DURATION_METRIC, labels, bounds, cumulative, status.count, status.sumMs / 1000),
+          ...histogramSamples(
+            DURATION_METRIC,
+            labels,
+            bounds,
+            cumulative,
+            seriesCount(status),
+            status[this.bucketCount]! / 1000,
+          ),
         )
       }
     }
