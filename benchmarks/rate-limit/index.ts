@@ -132,10 +132,12 @@ function rows(c: ReturnType<typeof contenders>, next: () => string) {
 // contenders cannot shift the heap between the two readings.
 /** Keeps the measured store reachable until after the second reading. */
 const retained: unknown[] = []
+/** JS heap plus ArrayBuffer memory (typed arrays live outside the heap). */
 function heapAfterGc(): number {
   gc?.()
   gc?.()
-  return process.memoryUsage().heapUsed
+  const m = process.memoryUsage()
+  return m.heapUsed + m.arrayBuffers
 }
 async function bytesPerKey(name: keyof ReturnType<typeof contenders>): Promise<number> {
   const all = contenders(MILLION)
@@ -280,7 +282,7 @@ async function redisSection(): Promise<void> {
 await redisSection()
 
 console.log(
-  `\n## bytes per tracked key at ${MILLION / 1e6}M keys (heapUsed delta after gc, one fresh process each; keys pre-allocated)\n`,
+  `\n## bytes per tracked key at ${MILLION / 1e6}M keys (heapUsed + arrayBuffers delta after gc, one fresh process each; keys pre-allocated)\n`,
 )
 console.log('| contender | bytes/key |')
 console.log('|---|---:|')

@@ -13,7 +13,7 @@ describe('memoryStore', () => {
     for (let i = 0; i < 2_000_000; i++) store.take('POST /x', `k${i}`, slow, T0 + i * 1e-3, 1, out)
     expect(store.size).toBe(100_000)
     expect(store.stats()).toMatchObject({ keys: 100_000, evictions: 1_900_000, dropped: 0 })
-    // The newest keys survive (least recently used first), the oldest are gone.
+    // The newest keys survive (the oldest buckets are the closest to full), the oldest are gone.
     expect(store.take('POST /x', 'k1999999', slow, T0 + 2000, 0).remaining).toBeLessThan(10)
     expect(store.take('POST /x', 'k0', slow, T0 + 2000, 0).remaining).toBe(10)
   })
@@ -27,19 +27,72 @@ describe('memoryStore', () => {
     expect(store.stats()).toMatchObject({ keys: 3, evictions: 0, dropped: 1 })
     store.take('p', 'd', slow, T0 + 61_000, 1, out)
     expect(store.stats()).toMatchObject({ keys: 3, evictions: 1, dropped: 1 })
-    // 'a' was the least recently used live key.
+    // a and b are equally close to full: the first in its set (a) goes.
     expect(store.take('p', 'a', slow, T0 + 61_000, 0).remaining).toBe(10)
     expect(store.take('p', 'b', slow, T0 + 61_000, 0).remaining).toBeLessThan(10)
   })
 
-  it('keeps least-recently-used order on every hit', () => {
+  it('when full, evicts the bucket closest to full (the least information), not the least recently used', () => {
     const store = memoryStore({ maxKeys: 2 })
     store.take('p', 'a', slow, T0, 1, out)
     store.take('p', 'b', slow, T0, 1, out)
-    store.take('p', 'a', slow, T0, 1, out) // a is now the most recent
-    store.take('p', 'c', slow, T0, 1, out) // evicts b
+    store.take('p', 'a', slow, T0, 1, out) // a holds 2 tokens' debt, b 1
+    store.take('p', 'c', slow, T0, 1, out) // evicts b: it would refill first
     expect(store.take('p', 'a', slow, T0, 0).remaining).toBe(8)
     expect(store.take('p', 'b', slow, T0, 0).remaining).toBe(10)
+    // b is back (evicting c, which holds as little as b did); now touch b last: it is
+    // the most recently used, yet a (deeper in debt) stays and c goes.
+    store.take('p', 'b', slow, T0 + 1000, 1, out)
+    expect(Math.floor(store.take('p', 'a', slow, T0 + 1000, 0).remaining)).toBe(8)
+    expect(store.take('p', 'c', slow, T0 + 1000, 0).remaining).toBe(10)
+  })
+
+  it('keeps every key apart up to its bound: 50k keys in a 100k store, each with its own bucket', () => {
+    const store = memoryStore({ maxKeys: 100_000 })
+    const n = 50_000
+    // Key i takes (i % 7) + 1 tokens: any two keys sharing a slot would show it.
+    for (let i = 0; i < n; i++)
+      store.take('POST /x', `203.0.${i >> 8}.${i & 255}`, slow, T0, (i % 7) + 1, out)
+    expect(store.size + store.stats().evictions + store.stats().dropped).toBe(n)
+    expect(store.stats().evictions).toBe(0)
+    for (let i = 0; i < n; i++) {
+      expect(store.take('POST /x', `203.0.${i >> 8}.${i & 255}`, slow, T0, 0).remaining).toBe(
+        10 - ((i % 7) + 1),
+      )
+    }
+    // The same keys under another policy are other buckets.
+    expect(store.take('GET /y', '203.0.0.5', slow, T0, 0).remaining).toBe(10)
+  })
+
+  it('a reset key frees its slot without hiding keys placed past it', () => {
+    // 16 slots in two sets of 8: keys whose home set is full go to the other one.
+    for (let round = 0; round < 20; round++) {
+      const store = memoryStore({ maxKeys: 16 })
+      const keys = Array.from({ length: 16 }, (_, i) => `${round}:${i}`)
+      keys.forEach((k, i) => {
+        store.take('p', k, slow, T0, (i % 9) + 1, out)
+      })
+      expect(store.size).toBe(16)
+      for (let i = 0; i < 16; i += 2) store.reset('p', keys[i] as string)
+      expect(store.size).toBe(8)
+      keys.forEach((k, i) => {
+        expect(store.take('p', k, slow, T0, 0).remaining).toBe(i % 2 === 0 ? 10 : 10 - ((i % 9) + 1))
+      })
+      // Freed slots are used again: 8 new keys fit without evicting anyone.
+      for (let i = 0; i < 8; i++) store.take('p', `${round}:new${i}`, slow, T0, 1, out)
+      expect(store.stats()).toMatchObject({ keys: 16, evictions: 0 })
+    }
+  })
+
+  it('grows by doubling but never holds more than maxKeys, whatever the bound', () => {
+    for (const maxKeys of [1, 7, 9, 1000, 5003]) {
+      const store = memoryStore({ maxKeys })
+      for (let i = 0; i < 3 * maxKeys + 20; i++) store.take('p', `k${i}`, slow, T0, 1, out)
+      expect(store.size).toBeLessThanOrEqual(maxKeys)
+      expect(store.size + store.stats().evictions).toBe(3 * maxKeys + 20)
+      // The newest key always has its bucket.
+      expect(store.take('p', `k${3 * maxKeys + 19}`, slow, T0, 0).remaining).toBe(9)
+    }
   })
 
   it('stores nothing for a key whose bucket stays full (peeks, refusals of cost > burst)', () => {

@@ -404,12 +404,14 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const unmatchedRow = descriptions.length
 
   // --- clock ------------------------------------------------------------------
-  let lastNow = Number.NEGATIVE_INFINITY
+  /** The latest clock reading, in a typed array: a closure variable holding a double would box it on every write. */
+  const latest = new Float64Array([Number.NEGATIVE_INFINITY])
+  /** The clock, never going backwards (a step back would re-grant tokens). */
   function tick(): number {
     const t = clock()
-    if (t > lastNow) lastNow = t
-    else if (lastNow === Number.NEGATIVE_INFINITY) lastNow = Date.now()
-    return lastNow
+    if (t > (latest[0] as number)) latest[0] = t
+    else if (latest[0] === Number.NEGATIVE_INFINITY) latest[0] = Date.now()
+    return latest[0] as number
   }
 
   // --- warnings and events ------------------------------------------------------
@@ -729,10 +731,18 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     )
   }
 
+  /** The last policy name resolved by name, and its entry: requests mostly repeat a few names. */
+  let lastPolicy: string | undefined
+  let lastHit: { d: PolicyDescription; rt: Runtime | undefined; index: number } | undefined
   function resolve(
     policy: string,
   ): { d: PolicyDescription; rt: Runtime | undefined; index: number } | undefined {
+    if (policy === lastPolicy) return lastHit
     const hit = byName.get(policy)
+    if (hit !== undefined) {
+      lastPolicy = policy
+      lastHit = hit
+    }
     if (hit !== undefined || typeof policy !== 'string') return hit
     const space = policy.indexOf(' ')
     return space === -1 ? undefined : matcher.match(policy.slice(0, space), policy.slice(space + 1).trim())
