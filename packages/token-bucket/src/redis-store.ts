@@ -37,10 +37,11 @@ export const GCRA_SCRIPT = `local msPerToken = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
 local now
+local t
 if ARGV[4] ~= nil and ARGV[4] ~= '' then
   now = tonumber(ARGV[4])
 else
-  local t = redis.call('TIME')
+  t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 end
 local raw = redis.call('GET', KEYS[1])
@@ -62,16 +63,20 @@ elseif cost > 0 and cost <= burst then
     redis.call('SET', KEYS[1], string.format('%.17g', tat), 'PX', math.max(1, math.ceil(tat - now)) + slack)
   end
 end
-return { allowed, raw or '', string.format('%.17g', now) }`
+if t then return { allowed, raw or '', t[1], t[2] } end
+return { allowed, raw or '' }`
 
 const SCRIPT_SHA = createHash('sha1').update(GCRA_SCRIPT).digest('hex')
 const LIMITER_CLOCK_TTL_SLACK_MS = '60000'
+/** Most decisions sharing one socket write (see `writeCoalescer`). */
+const MAX_COALESCED = 8
 
-/** The ioredis shape: `evalsha(sha, numKeys, ...keysAndArgs)`. */
+/** The ioredis shape: `evalsha(sha, numKeys, ...keysAndArgs)`; `stream` is its socket. */
 export interface IoRedisLike {
   evalsha(sha: string, numKeys: number, ...args: string[]): Promise<unknown>
   eval(script: string, numKeys: number, ...args: string[]): Promise<unknown>
   del(key: string): Promise<unknown>
+  stream?: { cork?: () => void; uncork?: () => void; writableCorked?: number }
 }
 
 /** The node-redis v4+ shape: `evalSha(sha, { keys, arguments })`. */
@@ -138,15 +143,17 @@ export function redisStore(options: RedisStoreOptions): RateLimitStore {
           ]
         : [String(bucket.msPerToken), String(bucket.burst), String(cost)]
     const reply = await run(`${prefix}${policy}:${key}`, args)
-    if (!Array.isArray(reply) || reply.length !== 3) {
+    if (!Array.isArray(reply) || reply.length !== (clock === 'limiter' ? 2 : 4)) {
       throw new CortexError(
         'ERR_CORTEX_STORE',
         `Unexpected reply from the rate-limit script: ${String(reply)}`,
       )
     }
-    const [allowed, raw, serverNow] = reply as [unknown, unknown, unknown]
+    const [allowed, raw, seconds, micros] = reply as [unknown, unknown, unknown, unknown]
     const state = raw === '' || raw === null ? FULL_BUCKET_STATE : Number(raw)
-    const at = Number(serverNow)
+    // Redis's TIME as it returned it (seconds, microseconds), combined with the script's
+    // arithmetic, so both sides hold the same double; formatting it in Lua costs more than the rest.
+    const at = clock === 'limiter' ? now : Number(seconds) * 1000 + Number(micros) / 1000
     const d: StoreDecision = bucket.take(state, at, cost)
     d.now = at
     // The script's verdict is what was written; the arithmetic is the same,
@@ -176,8 +183,10 @@ function scriptRunner(client: unknown): ScriptRunner {
   const c = client as Partial<IoRedisLike & NodeRedisLike> | null
   if (c && typeof c.evalsha === 'function' && typeof c.eval === 'function') {
     const io = c as IoRedisLike
+    const coalesce = writeCoalescer(io)
     return async (key, args) => {
       try {
+        coalesce()
         return await io.evalsha(SCRIPT_SHA, 1, key, ...args)
       } catch (err) {
         if (!isNoScript(err)) throw err
@@ -203,4 +212,36 @@ function scriptRunner(client: unknown): ScriptRunner {
     'an ioredis client (with evalsha) or a node-redis v4+ client (with evalSha)',
     'redisStore',
   )
+}
+
+/**
+ * Lets the decisions asked for in the same tick share one socket write: the
+ * first corks ioredis's socket and a microtask uncorks it, so Node flushes
+ * every EVALSHA written in between with one writev. Each is still its own
+ * command with its own reply (one round trip per decision, answered as soon
+ * as its reply arrives); only the system calls are shared, and with many
+ * requests in flight they are most of the client's cost. node-redis batches
+ * same-tick writes by itself, so it needs none of this.
+ */
+function writeCoalescer(io: IoRedisLike): () => void {
+  let corked: { uncork?: () => void } | undefined
+  let written = 0
+  const release = (): void => {
+    const stream = corked
+    corked = undefined
+    stream?.uncork?.()
+  }
+  return () => {
+    if (corked !== undefined) {
+      // Small batches keep several in flight, so Redis works while the client does.
+      if (++written < MAX_COALESCED) return
+      release()
+    }
+    const stream = io.stream
+    if (typeof stream?.cork !== 'function' || typeof stream.uncork !== 'function') return
+    stream.cork()
+    corked = stream
+    written = 0
+    queueMicrotask(release)
+  }
 }
