@@ -156,6 +156,32 @@ describe.skipIf(!available)('redisStore against the real server on 127.0.0.1:637
     })
   }
 
+  it('ioredis: decisions of one tick share socket writes (the socket is corked meanwhile), each answered on its own; the socket is never left corked', async () => {
+    const client = new Redis(URL_)
+    await client.ping()
+    const stream = (client as unknown as { stream: { writableCorked: number } }).stream
+    const limiter = createRateLimiter({
+      policies: { '*': { limit: 30, window: '1h', burst: 30 } },
+      store: redisStore({ client, prefix: `${RUN}cork:` }),
+      storeTimeoutMs: 5000,
+    })
+    try {
+      const pending = Array.from({ length: 40 }, () => limiter.consume('k', '*'))
+      // 40 decisions in one tick: corked now, in batches of at most 8.
+      expect(stream.writableCorked).toBeGreaterThan(0)
+      const decisions = await Promise.all(pending)
+      expect(stream.writableCorked).toBe(0)
+      // Exactly the burst is admitted, whatever batch each decision went in.
+      expect(decisions.filter((d) => d.allowed)).toHaveLength(30)
+      expect(decisions.filter((d) => !d.allowed).every((d) => d.retryAfterSeconds >= 1)).toBe(true)
+      // A lone decision goes out and is answered too.
+      await expect(Promise.resolve(limiter.consume('other', '*'))).resolves.toMatchObject({ allowed: true })
+      expect(stream.writableCorked).toBe(0)
+    } finally {
+      client.disconnect()
+    }
+  })
+
   it('several processes hammering one key admit exactly what the bucket allows', async () => {
     const prefix = `${RUN}hammer:`
     const script = fileURLToPath(new URL('../test/redis-hammer.ts', import.meta.url))
