@@ -9,8 +9,10 @@
  *
  *   BENCH_HTTP_SECONDS   seconds per measurement (default 5)
  *   BENCH_HTTP_ROUNDS    rounds (default 3)
+ *   BENCH_HTTP_PIN=0     do not pin the server and autocannon to separate CPUs
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -26,14 +28,32 @@ const PEERS = {
   koa: 'koa-ratelimit + prom-client middleware',
 }
 
+/**
+ * On Linux with two or more CPUs, the server runs on CPU 1 and autocannon
+ * (this process) on CPU 0, so they do not steal each other's core and the
+ * figures are far steadier; elsewhere both float.
+ */
+const PIN =
+  process.platform === 'linux' &&
+  cpus().length >= 2 &&
+  spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0 &&
+  process.env.BENCH_HTTP_PIN !== '0'
+if (PIN) execFileSync('taskset', ['-p', '-c', '0', String(process.pid)], { stdio: 'ignore' })
+
+/** CPU time (user + system, µs) the process has used so far, from /proc; undefined elsewhere. */
+function cpuMicros(pid: number | undefined): number | undefined {
+  const file = `/proc/${pid}/stat`
+  if (pid === undefined || !existsSync(file)) return undefined
+  const fields = readFileSync(file, 'utf8').split(') ')[1]?.split(' ') ?? []
+  // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10_000
+}
+
 async function startServer(framework: string, stack: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('./server.ts', import.meta.url)), framework, stack],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  )
+  const args = ['--import', 'tsx', fileURLToPath(new URL('./server.ts', import.meta.url)), framework, stack]
+  const child = PIN
+    ? spawn('taskset', ['-c', '1', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+    : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
   const port = await new Promise<number>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${framework}/${stack} server exited (${code})`)))
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', (line) =>
@@ -47,28 +67,33 @@ async function measure(port: number, seconds: number) {
   const r = await autocannon({ url: `http://127.0.0.1:${port}/hello`, connections: 10, duration: seconds })
   if (r.non2xx > 0 || r.errors > 0)
     throw new Error(`non-2xx ${r.non2xx}, errors ${r.errors}: the benchmark must not be refused`)
-  return { rps: r.requests.average, p99: r.latency.p99 }
+  return { rps: r.requests.average, p99: r.latency.p99, total: r.requests.total }
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
 
 console.log(
-  `# HTTP overhead · ${new Date().toISOString().slice(0, 10)} · Node ${process.version} · ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'} · autocannon 10 connections, ${SECONDS} s × ${ROUNDS} rounds, median round\n`,
+  `# HTTP overhead · ${new Date().toISOString().slice(0, 10)} · Node ${process.version} · ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'} · autocannon 10 connections, ${SECONDS} s × ${ROUNDS} rounds, median round${PIN ? ' · server pinned to CPU 1, autocannon to CPU 0' : ''}\n`,
 )
-const results: Record<string, { rps: number[]; p99: number[] }> = {}
+const results: Record<string, { rps: number[]; p99: number[]; cpu: number[] }> = {}
 for (let round = 1; round <= ROUNDS; round++) {
   for (const framework of FRAMEWORKS) {
     for (const stack of STACKS) {
       const { child, port } = await startServer(framework, stack)
       try {
         await measure(port, 1) // warm-up: JIT and connection set-up
+        const cpuBefore = cpuMicros(child.pid)
         const m = await measure(port, SECONDS)
+        const cpuAfter = cpuMicros(child.pid)
+        const cpuPerRequest =
+          cpuBefore === undefined || cpuAfter === undefined ? Number.NaN : (cpuAfter - cpuBefore) / m.total
         const key = `${framework}/${stack}`
-        results[key] ??= { rps: [], p99: [] }
+        results[key] ??= { rps: [], p99: [], cpu: [] }
         results[key].rps.push(m.rps)
         results[key].p99.push(m.p99)
+        results[key].cpu.push(cpuPerRequest)
         process.stderr.write(
-          `  round ${round}: ${key.padEnd(16)} ${m.rps.toFixed(0).padStart(7)} req/s  p99 ${m.p99} ms\n`,
+          `  round ${round}: ${key.padEnd(16)} ${m.rps.toFixed(0).padStart(7)} req/s  p99 ${m.p99} ms  server CPU ${cpuPerRequest.toFixed(1)} µs/req\n`,
         )
       } finally {
         child.kill()
@@ -77,15 +102,19 @@ for (let round = 1; round <= ROUNDS; round++) {
   }
 }
 
-console.log('| framework | stack | req/s | p99 (ms) | throughput lost vs bare |')
-console.log('|---|---|---:|---:|---:|')
+console.log(
+  '| framework | stack | req/s | p99 (ms) | throughput lost vs bare | server CPU per request (µs) | CPU added vs bare |',
+)
+console.log('|---|---|---:|---:|---:|---:|---:|')
 const verdicts: string[] = []
 for (const framework of FRAMEWORKS) {
   const bare = median(results[`${framework}/bare`]?.rps ?? [])
+  const bareCpu = median(results[`${framework}/bare`]?.cpu ?? [])
   const lost: Record<string, number> = {}
   for (const stack of STACKS) {
-    const r = results[`${framework}/${stack}`] as { rps: number[]; p99: number[] }
+    const r = results[`${framework}/${stack}`] as { rps: number[]; p99: number[]; cpu: number[] }
     const rps = median(r.rps)
+    const cpu = median(r.cpu)
     lost[stack] = 1 - rps / bare
     const name =
       stack === 'bare'
@@ -94,7 +123,7 @@ for (const framework of FRAMEWORKS) {
           ? '@cortex (rate limit + SLO + energy + power mode)'
           : PEERS[framework]
     console.log(
-      `| ${framework} | ${name} | ${rps.toFixed(0)} | ${median(r.p99)} | ${stack === 'bare' ? '' : `${(lost[stack] * 100).toFixed(1)}%`} |`,
+      `| ${framework} | ${name} | ${rps.toFixed(0)} | ${median(r.p99)} | ${stack === 'bare' ? '' : `${(lost[stack] * 100).toFixed(1)}%`} | ${cpu.toFixed(1)} | ${stack === 'bare' ? '' : `+${((cpu / bareCpu - 1) * 100).toFixed(1)}%`} |`,
     )
   }
   verdicts.push(

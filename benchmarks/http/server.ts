@@ -8,7 +8,8 @@
  * Diagnostics: `CORTEX_ONLY=slo|energy|rate|power` wires one concern of the
  * @cortex stack (Fastify and Koa), and `CORTEX_ONLY=empty-hooks` /
  * `empty-async-hooks` (Fastify) registers do-nothing hooks, to see what the
- * framework charges for hooks alone. SIGINT exits cleanly (for --cpu-prof).
+ * framework charges for hooks alone, and `CORTEX_ONLY=headers` (Fastify) sets
+ * the three response headers the stack adds, to see what they cost alone. SIGINT exits cleanly (for --cpu-prof).
  */
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -94,6 +95,15 @@ async function start(): Promise<number> {
       if (only === 'empty-hooks') {
         app.addHook('onRequest', (_req, _reply, done) => done())
         app.addHook('onResponse', (_req, _reply, done) => done())
+      }
+      if (only === 'headers') {
+        // The three response headers the full stack adds, set by one hook: their cost alone.
+        app.addHook('onRequest', (_req, reply, done) => {
+          reply.header('RateLimit-Policy', '"*";q=1000000000;w=1')
+          reply.header('RateLimit', '"*";r=999999999;t=1')
+          reply.header('Power-Mode', 'normal')
+          done()
+        })
       }
       if (only === 'empty-async-hooks') {
         app.addHook('onRequest', async () => {})

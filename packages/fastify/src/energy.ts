@@ -9,7 +9,7 @@ import type { EndRequest, EnergyMeter } from '@cortex/energy'
 import type { FastifyRequest } from 'fastify'
 import { internalEndpoint } from './internal-endpoint.js'
 import { cortexPlugin } from './plugin.js'
-import { routeOf } from './request-info.js'
+import { decorateRoute, routeOf } from './request-info.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -54,6 +54,7 @@ export const energyTracking = cortexPlugin<EnergyTrackingOptions>(
       'energyTracking',
     ),
   async (app, { meter }) => {
+    decorateRoute(app)
     if (!app.hasRequestDecorator('cortexEnergyEnd')) app.decorateRequest('cortexEnergyEnd', null)
     // "METHOD /route" strings, built once per pair instead of per request.
     const names = new Map<string, Record<string, string>>()

@@ -8,7 +8,7 @@ import { CortexConfigError } from '@cortex/core'
 import type { RateLimiter, RateLimitHandlerOptions, RateLimitPlan } from '@cortex/token-bucket'
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { cortexPlugin } from './plugin.js'
-import { requestInfo } from './request-info.js'
+import { decorateRoute, requestInfo } from './request-info.js'
 
 export interface RateLimitOptions extends RateLimitHandlerOptions<FastifyRequest> {
   /** The limiter from `createRateLimiter` (policies, store, failure policy). */
@@ -51,6 +51,7 @@ export const rateLimit = cortexPlugin<RateLimitOptions>(
   (app, options) => {
     const { limiter, ...handlerOptions } = options
     const handler = limiter.handler<FastifyRequest>(handlerOptions)
+    decorateRoute(app)
     app.addHook('onRequest', (request, reply, done) => {
       let plan: ReturnType<typeof handler.handle>
       try {

@@ -8,7 +8,7 @@ import { type AccessRule, CortexConfigError, checkMethods } from '@cortex/core'
 import type { SloTracker } from '@cortex/slo'
 import { internalEndpoint } from './internal-endpoint.js'
 import { cortexPlugin } from './plugin.js'
-import { routeOf } from './request-info.js'
+import { decorateRoute, routeOf } from './request-info.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -56,6 +56,7 @@ export const sloTracking = cortexPlugin<SloTrackingOptions>(
   (app, { tracker }) => {
     // Timed on the tracker's clock (injectable), the start kept on the request
     // itself: a decorator is a plain property, cheaper than a side map.
+    decorateRoute(app)
     if (!app.hasRequestDecorator('cortexSloStart')) app.decorateRequest('cortexSloStart', 0)
     app.addHook('onRequest', (request, _reply, next) => {
       request.cortexSloStart = tracker.now()

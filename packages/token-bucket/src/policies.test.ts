@@ -34,6 +34,31 @@ describe('policy matching: the most specific policy wins', () => {
     expect(match(method, path)).toBe(policy)
   })
 
+  it('answers a repeated request line the same way (it is remembered), also past the bound on remembered lines', () => {
+    const fresh = matcher({
+      'POST /embed/multimodal': { limit: 60, window: '1m' },
+      'GET /health/*': 'unlimited',
+      'GET /*': { limit: 100, window: '1m' },
+    })
+    const lines = Array.from({ length: 6000 }, (_, i) =>
+      i % 3 === 0
+        ? (['POST', `/embed/multimodal${i % 2 ? '/' : ''}`] as const)
+        : i % 3 === 1
+          ? (['GET', `/health/${i}`] as const)
+          : (['GET', `/x${i}?q=${i}`] as const),
+    )
+    const first = lines.map(([m, p]) => fresh(m, p))
+    // Twice more: the first 4,096 distinct lines now come from memory, the rest are computed again.
+    for (let round = 0; round < 2; round++) {
+      lines.forEach(([m, p], i) => {
+        expect(fresh(m, p)).toBe(first[i])
+      })
+    }
+    expect(first.slice(0, 3)).toEqual(['POST /embed/multimodal', 'GET /health/*', 'GET /*'])
+    expect(fresh('DELETE', '/x2')).toBeUndefined()
+    expect(fresh('DELETE', '/x2')).toBeUndefined()
+  })
+
   it('without a default, an unmatched request has no policy', () => {
     const m = matcher({ 'GET /a': 'unlimited' })
     expect(m('GET', '/b')).toBeUndefined()

@@ -164,6 +164,10 @@ export interface PolicyMatcher<P> {
  * Builds a matcher over validated policies; `value` maps each description to
  * what `match` returns.
  */
+/** Request lines a matcher remembers (see `match`), and the longest path it remembers. */
+const MATCH_CACHE_SIZE = 4096
+const MATCH_CACHE_PATH_LENGTH = 256
+
 export function createPolicyMatcher<P>(
   policies: readonly PolicyDescription[],
   value: (p: PolicyDescription) => P,
@@ -181,8 +185,30 @@ export function createPolicyMatcher<P>(
     (a, b) => b.prefix.length - a.prefix.length || (a.method === '*' ? 1 : 0) - (b.method === '*' ? 1 : 0),
   )
 
+  /**
+   * Answers by (method, raw path), so a repeated request line costs two Map
+   * lookups instead of normalising and concatenating strings. Bounded: raw
+   * paths are client-chosen (a 404 flood), so once full it stops adding.
+   */
+  const cache = new Map<string, Map<string, P | undefined>>()
+  let cached = 0
   function match(rawMethod: string, rawPath: string): P | undefined {
     if (typeof rawMethod !== 'string' || typeof rawPath !== 'string') return fallback
+    const byPath = cache.get(rawMethod)
+    if (byPath !== undefined) {
+      const known = byPath.get(rawPath)
+      if (known !== undefined || byPath.has(rawPath)) return known
+    }
+    const answer = resolve(rawMethod, rawPath)
+    if (cached < MATCH_CACHE_SIZE && rawPath.length <= MATCH_CACHE_PATH_LENGTH) {
+      cached++
+      if (byPath === undefined) cache.set(rawMethod, new Map([[rawPath, answer]]))
+      else byPath.set(rawPath, answer)
+    }
+    return answer
+  }
+
+  function resolve(rawMethod: string, rawPath: string): P | undefined {
     const method = rawMethod.toUpperCase()
     const path = normalizePath(rawPath)
     const isHead = method === 'HEAD'
