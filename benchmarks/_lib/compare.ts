@@ -84,10 +84,23 @@ function print(title: string, rows: Row[], time: number): void {
 }
 
 /** Prints where and when a run happened, so a table can be quoted with its context. */
+/**
+ * Prints the date, Node and machine, and on Linux with two or more CPUs pins
+ * this process to the last CPU (`taskset`; `BENCH_PIN=0` to skip): every
+ * contender then runs on the same core, away from whatever else the machine
+ * is doing, and repeated runs agree far better.
+ */
 export async function printEnvironment(): Promise<void> {
   const os = await import('node:os')
+  const { spawnSync } = await import('node:child_process')
+  const cpus = os.cpus().length
+  let pinned = ''
+  if (process.platform === 'linux' && cpus >= 2 && process.env.BENCH_PIN !== '0') {
+    const r = spawnSync('taskset', ['-p', '-c', String(cpus - 1), String(process.pid)], { stdio: 'ignore' })
+    if (r.status === 0) pinned = ` · pinned to CPU ${cpus - 1}`
+  }
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
   console.log(
-    `# ${new Date().toISOString().slice(0, 10)} · Node ${process.version} · ${os.cpus().length} × ${cpu} · ${os.platform()} ${os.arch()}`,
+    `# ${new Date().toISOString().slice(0, 10)} · Node ${process.version} · ${cpus} × ${cpu} · ${os.platform()} ${os.arch()}${pinned}`,
   )
 }

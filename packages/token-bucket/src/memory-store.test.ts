@@ -47,9 +47,9 @@ describe('memoryStore', () => {
     expect(store.take('p', 'c', slow, T0 + 1000, 0).remaining).toBe(10)
   })
 
-  it('keeps every key apart up to its bound: 50k keys in a 100k store, each with its own bucket', () => {
+  it('keeps every key apart up to its bound: 100k keys in a 100k store, each with its own bucket, none evicted', () => {
     const store = memoryStore({ maxKeys: 100_000 })
-    const n = 50_000
+    const n = 100_000
     // Key i takes (i % 7) + 1 tokens: any two keys sharing a slot would show it.
     for (let i = 0; i < n; i++)
       store.take('POST /x', `203.0.${i >> 8}.${i & 255}`, slow, T0, (i % 7) + 1, out)
@@ -62,6 +62,7 @@ describe('memoryStore', () => {
     }
     // The same keys under another policy are other buckets.
     expect(store.take('GET /y', '203.0.0.5', slow, T0, 0).remaining).toBe(10)
+    expect(store.size).toBe(n)
   })
 
   it('a reset key frees its slot without hiding keys placed past it', () => {

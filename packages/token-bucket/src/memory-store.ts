@@ -62,9 +62,9 @@ const EMPTY = -1
 /** Fingerprint of a slot whose key was reset: free, but searches go on past it. */
 const REMOVED = -2
 /** Sets a key may occupy: its home set and the next ones, so a full set does not evict early. */
-const PROBE_SETS = 8
-/** Slots per key at the bound: a quarter spare keeps windows short when the store is full. */
-const SLACK = 1.25
+const PROBE_SETS = 32
+/** Slots per key at the bound: half again as many slots keeps windows short when the store is full. */
+const SLACK = 1.5
 /** 2^21: the fingerprint is hash1 × 2^21 + 21 bits of hash2, exact in a double. */
 const LOW_BITS = 2_097_152
 const TWO_32 = 4_294_967_296
