@@ -94,6 +94,21 @@ describe('energy adapters', () => {
       shapes.set(driver.name, shape(served))
     })
 
+    it('a request whose client goes away still ends: nothing stays in flight', async () => {
+      const meter = createEnergyMeter({ sources: [constantPower] })
+      const server = await start(driver, meter)
+      const { request } = await import('node:http')
+      const req = request(`${server.url}/embed/multimodal`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+      })
+      req.on('error', () => {})
+      req.end('{}')
+      await until(() => meter.snapshot().requestsInFlight === 1, 'the request to start')
+      req.destroy()
+      await until(() => meter.snapshot().requestsInFlight === 0, 'the abandoned request to end')
+    })
+
     it('serves the snapshot to loopback by default and refuses others (403) or a missing bearer token (401)', async () => {
       const meter = createEnergyMeter({ sources: [constantPower] })
       const denied = await start(driver, meter, () => false)

@@ -53,6 +53,22 @@ async function startGated(driver: FrameworkDriver, middleware: Middleware) {
 }
 
 describe.each(drivers)('power mode on $name', (driver) => {
+  it('a client that goes away mid-request never leaks its slot (back at the latest when its handler ends)', async () => {
+    const controller = createPowerModeController({ modes: { normal: { concurrency: 4 } }, initial: 'normal' })
+    const s = await startGated(driver, powerModeMiddleware(driver, controller))
+    const { request } = await import('node:http')
+    const req = request(`${s.server.url}/work`)
+    req.on('error', () => {})
+    req.end()
+    await until(() => controller.gateStats().active === 1, 'the request to hold a slot')
+    req.destroy()
+    await sleep(20)
+    for (const open of s.gates.splice(0)) open()
+    await until(() => controller.gateStats().active === 0, 'the slot to come back after the client left')
+    expect(controller.gateStats().queued).toBe(0)
+    controller.close()
+  })
+
   it('in low mode with concurrency 2, a third simultaneous request waits and a fourth gets 503 with Retry-After', async () => {
     const controller = createPowerModeController({
       modes: { normal: { concurrency: 8 }, low: { concurrency: 2, maxQueue: 1 } },

@@ -59,7 +59,7 @@ export {
   registerCollector,
 } from './prom-collector.js'
 export { MAX_SKETCH_BUCKETS, QuantileSketch, type QuantileSketchOptions } from './quantile-sketch.js'
-export { pathOf, type RequestInfo, UNMATCHED_ROUTE } from './request-info.js'
+export { pathOf, type RequestInfo, routeNames, UNMATCHED_ROUTE } from './request-info.js'
 export {
   createTokenBucket,
   FULL_BUCKET_STATE,

@@ -37,3 +37,33 @@ export function pathOf(url: string): string {
   if (h !== -1 && h < end) end = h
   return end === url.length ? url : url.slice(0, end)
 }
+
+/**
+ * A function giving the `METHOD /route` name adapters attribute figures to,
+ * built once per (method, route) pair instead of concatenated per request
+ * (a new string per request also costs its hash in every Map it meets).
+ * Remembers at most `max` pairs; beyond that it builds the name each time.
+ *
+ * @example
+ * const nameOf = routeNames()
+ * nameOf('POST', '/embed/multimodal') // → 'POST /embed/multimodal', the same string every time
+ */
+export function routeNames(max = 4096): (method: string, route: string) => string {
+  const byRoute = new Map<string, Map<string, string>>()
+  let size = 0
+  return (method, route) => {
+    let byMethod = byRoute.get(route)
+    const known = byMethod?.get(method)
+    if (known !== undefined) return known
+    const name = `${method} ${route}`
+    if (size < max) {
+      size++
+      if (byMethod === undefined) {
+        byMethod = new Map()
+        byRoute.set(route, byMethod)
+      }
+      byMethod.set(method, name)
+    }
+    return name
+  }
+}

@@ -3,7 +3,7 @@
  * request's time in flight to its route template; `energyHandler` serves the
  * meter's JSON snapshot, by default to loopback and private addresses only.
  */
-import { type AccessRule, checkMethods, UNMATCHED_ROUTE } from '@cortex/core'
+import { type AccessRule, checkMethods, routeNames, UNMATCHED_ROUTE } from '@cortex/core'
 import type { EnergyMeter } from '@cortex/energy'
 import type { RequestHandler } from 'express'
 import { internalEndpoint } from './internal-endpoint.js'
@@ -29,19 +29,14 @@ export interface EnergyHandlerOptions {
  */
 export function energyTracking({ meter }: EnergyTrackingOptions): RequestHandler {
   checkMethods(meter, 'meter', ['startRequest'], 'a meter from createEnergyMeter()', 'energyTracking')
+  const nameOf = routeNames()
   return (req, res, next) => {
     const end = meter.startRequest()
-    let ended = false
-    const finish = () => {
-      if (ended) return
-      ended = true
-      res.off('finish', finish)
-      res.off('close', finish)
+    // 'close' follows 'finish' for every response and also comes when the client goes away.
+    res.once('close', () => {
       const route = routeOf(req)
-      end(route === undefined ? UNMATCHED_ROUTE : `${req.method} ${route}`)
-    }
-    res.on('finish', finish)
-    res.on('close', finish)
+      end(route === undefined ? UNMATCHED_ROUTE : nameOf(req.method, route))
+    })
     next()
   }
 }

@@ -38,7 +38,7 @@ export function powerMode(options: PowerModeOptions): RequestHandler {
   )
   const { controller, header = 'Power-Mode' } = options
   const admit = (req: Request, res: Response, next: NextFunction, release: () => void) => {
-    res.once('finish', release)
+    // 'close' follows 'finish' for every response and also comes when the client goes away.
     res.once('close', release)
     req.powerMode = controller.mode
     if (header) res.setHeader(header, controller.mode)

@@ -4,7 +4,7 @@
  * serves the meter's JSON snapshot, by default to loopback and private
  * addresses only.
  */
-import { type AccessRule, checkMethods, UNMATCHED_ROUTE } from '@cortex/core'
+import { type AccessRule, checkMethods, routeNames, UNMATCHED_ROUTE } from '@cortex/core'
 import type { EndRequest, EnergyMeter } from '@cortex/energy'
 import type { FastifyRequest } from 'fastify'
 import { internalEndpoint } from './internal-endpoint.js'
@@ -37,8 +37,8 @@ function endOnce(request: FastifyRequest): void {
 
 /**
  * A plugin that starts attributing energy in `onRequest` under
- * `METHOD /route/:template` (`__unmatched__` for a 404) and ends it in
- * `onResponse` or `onRequestAbort`.
+ * `METHOD /route/:template` (`__unmatched__` for a 404) and ends it when
+ * the response closes (sent, or the client went away).
  *
  * @example
  * await app.register(energyTracking({ meter }))
@@ -57,35 +57,18 @@ export const energyTracking = cortexPlugin<EnergyTrackingOptions>(
     decorateRoute(app)
     if (!app.hasRequestDecorator('cortexEnergyEnd')) app.decorateRequest('cortexEnergyEnd', null)
     // "METHOD /route" strings, built once per pair instead of per request.
-    const names = new Map<string, Record<string, string>>()
-    const nameOf = (method: string, route: string): string => {
-      let byMethod = names.get(route)
-      if (byMethod === undefined) {
-        byMethod = {}
-        names.set(route, byMethod)
-      }
-      let name = byMethod[method]
-      if (name === undefined) {
-        name = `${method} ${route}`
-        // Fastify's routes are finite and known; methods are checked by its router.
-        byMethod[method] = name
-      }
-      return name
-    }
-    // Callback-style hooks: no promise per request.
-    app.addHook('onRequest', (request, _reply, done) => {
+    const nameOf = routeNames()
+    // A callback-style hook: no promise per request. The end comes from the response's
+    // 'close', which Node emits for every response, once it is sent or when the client goes
+    // away: Fastify runs neither onResponse nor onRequestAbort for a client that leaves after
+    // sending its whole request, so those hooks alone would leave such a request in flight.
+    app.addHook('onRequest', (request, reply, done) => {
       const route = routeOf(request)
       request.cortexEnergyEnd = meter.startRequest(
         route === undefined ? UNMATCHED_ROUTE : nameOf(request.method, route),
       )
-      done()
-    })
-    app.addHook('onResponse', (request, _reply, done) => {
-      endOnce(request)
-      done()
-    })
-    app.addHook('onRequestAbort', (request, done) => {
-      endOnce(request)
+      if (reply.raw.closed) endOnce(request)
+      else reply.raw.once('close', () => endOnce(request))
       done()
     })
   },

@@ -44,8 +44,21 @@ export const powerMode = cortexPlugin<PowerModeOptions>(
   (app, { controller, header = 'Power-Mode' }) => {
     if (!app.hasRequestDecorator('powerMode')) app.decorateRequest('powerMode', undefined)
     if (!app.hasRequestDecorator('cortexPowerRelease')) app.decorateRequest('cortexPowerRelease', null)
+    const releaseSlot = (request: FastifyRequest) => {
+      const r = request.cortexPowerRelease
+      if (r) {
+        request.cortexPowerRelease = null
+        r()
+      }
+    }
     const admit = (request: FastifyRequest, reply: FastifyReply, release: () => void) => {
       request.cortexPowerRelease = release
+      // The slot is held until the exchange ends: 'close' comes for every response, once it is
+      // sent or when the client goes away (Fastify runs neither onResponse nor onRequestAbort
+      // for a client that leaves after sending its whole request).
+      if (reply.raw.closed)
+        releaseSlot(request) // it left while queued
+      else reply.raw.once('close', () => releaseSlot(request))
       request.powerMode = controller.mode
       if (header) reply.header(header, controller.mode)
     }
@@ -68,22 +81,6 @@ export const powerMode = cortexPlugin<PowerModeOptions>(
           else reply.code(plan.status).headers(plan.headers).send(plan.body)
         },
       )
-    })
-    // The slot is held until the exchange ends: the response is sent, or the client went away.
-    const release = (request: FastifyRequest) => {
-      const r = request.cortexPowerRelease
-      if (r) {
-        request.cortexPowerRelease = null
-        r()
-      }
-    }
-    app.addHook('onResponse', (request, _reply, done) => {
-      release(request)
-      done()
-    })
-    app.addHook('onRequestAbort', (request, done) => {
-      release(request)
-      done()
     })
   },
 )

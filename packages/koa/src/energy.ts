@@ -4,7 +4,7 @@
  * `energyHandler` serves the meter's JSON snapshot, by default to loopback
  * and private addresses only.
  */
-import { type AccessRule, checkMethods, UNMATCHED_ROUTE } from '@cortex/core'
+import { type AccessRule, checkMethods, routeNames, UNMATCHED_ROUTE } from '@cortex/core'
 import type { EnergyMeter } from '@cortex/energy'
 import type { Middleware } from 'koa'
 import { internalEndpoint } from './internal-endpoint.js'
@@ -31,20 +31,14 @@ export interface EnergyHandlerOptions {
  */
 export function energyTracking({ meter }: EnergyTrackingOptions): Middleware {
   checkMethods(meter, 'meter', ['startRequest'], 'a meter from createEnergyMeter()', 'energyTracking')
+  const nameOf = routeNames()
   return async (ctx, next) => {
     const end = meter.startRequest()
-    const res = ctx.res
-    let ended = false
-    const finish = () => {
-      if (ended) return
-      ended = true
-      res.off('finish', finish)
-      res.off('close', finish)
+    // 'close' follows 'finish' for every response and also comes when the client goes away.
+    ctx.res.once('close', () => {
       const route = routeOf(ctx)
-      end(route === undefined ? UNMATCHED_ROUTE : `${ctx.method} ${route}`)
-    }
-    res.on('finish', finish)
-    res.on('close', finish)
+      end(route === undefined ? UNMATCHED_ROUTE : nameOf(ctx.method, route))
+    })
     await next()
   }
 }
