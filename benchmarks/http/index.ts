@@ -8,7 +8,7 @@
  * round after round and the median round is reported.
  *
  *   BENCH_HTTP_SECONDS   seconds per measurement (default 5)
- *   BENCH_HTTP_ROUNDS    rounds (default 3)
+ *   BENCH_HTTP_ROUNDS    rounds (default 5)
  *   BENCH_HTTP_PIN=0     do not pin the server and autocannon to separate CPUs
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 
 const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 5)
-const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 3)
+const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 5)
 const FRAMEWORKS = ['express', 'fastify', 'koa'] as const
 const STACKS = ['bare', 'cortex', 'peer'] as const
 const PEERS = {
