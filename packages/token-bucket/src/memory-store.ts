@@ -4,14 +4,17 @@
  * fingerprint of (policy, key) and the key's GCRA "theoretical arrival time".
  * Keys themselves are not kept — no string, no object and no timer per key,
  * nothing for the garbage collector to trace — so a decision costs one hash
- * of the key and a scan of one set of 8 slots.
+ * of the key and, almost always, a scan of one set of 8 slots.
  *
- * The table starts small and doubles (re-placing every slot from its
- * fingerprint) whenever a new key finds its set full, up to `maxKeys` slots
- * and never beyond. At that size a new key whose set is full replaces the
- * slot of its set whose bucket is closest to full: a bucket that has refilled
- * carries no information and is "dropped"; otherwise the one losing the least
- * is "evicted" and counted.
+ * A key lives in the first set of its window (its home set and the next
+ * PROBE_SETS - 1) that had room. The table starts small and doubles
+ * (re-placing every slot from its fingerprint) when it is 3/4 full or a new
+ * key's window is full, up to SLACK × maxKeys slots and never beyond; it
+ * never holds more than maxKeys keys. Once it holds maxKeys keys (or its
+ * window is full at the largest size), a new key replaces the slot of its
+ * window whose bucket is closest to full: a bucket that has refilled carries
+ * no information and is "dropped"; otherwise the one losing the least is
+ * "evicted" and counted.
  *
  * Fingerprints come from a hash seeded at random per store, so clients cannot
  * aim at each other's slots; two distinct keys share a bucket only if their
