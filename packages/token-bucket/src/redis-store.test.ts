@@ -156,27 +156,37 @@ describe.skipIf(!available)('redisStore against the real server on 127.0.0.1:637
     })
   }
 
-  it('ioredis: decisions of one tick share socket writes (the socket is corked meanwhile), each answered on its own; the socket is never left corked', async () => {
+  it('ioredis: the decisions of one tick go to Redis as one call of the script per 32 keys, each answered as alone', async () => {
     const client = new Redis(URL_)
     await client.ping()
-    const stream = (client as unknown as { stream: { writableCorked: number } }).stream
+    const calls: number[] = []
+    const evalsha = client.evalsha.bind(client) as (...a: unknown[]) => Promise<unknown>
+    ;(client as unknown as { evalsha: (...a: unknown[]) => Promise<unknown> }).evalsha = (...a) => {
+      calls.push(a[1] as number)
+      return evalsha(...a)
+    }
     const limiter = createRateLimiter({
       policies: { '*': { limit: 30, window: '1h', burst: 30 } },
-      store: redisStore({ client, prefix: `${RUN}cork:` }),
+      store: redisStore({ client, prefix: `${RUN}batch:` }),
       storeTimeoutMs: 5000,
     })
     try {
-      const pending = Array.from({ length: 40 }, () => limiter.consume('k', '*'))
-      // 40 decisions in one tick: corked now, in batches of at most 8.
-      expect(stream.writableCorked).toBeGreaterThan(0)
+      // 40 decisions in one tick, one key and two others in between: calls of 32 and 8 keys.
+      const pending = Array.from({ length: 40 }, (_, i) =>
+        limiter.consume(i === 10 ? 'x' : i === 20 ? 'y' : 'k', '*'),
+      )
       const decisions = await Promise.all(pending)
-      expect(stream.writableCorked).toBe(0)
-      // Exactly the burst is admitted, whatever batch each decision went in.
-      expect(decisions.filter((d) => d.allowed)).toHaveLength(30)
-      expect(decisions.filter((d) => !d.allowed).every((d) => d.retryAfterSeconds >= 1)).toBe(true)
-      // A lone decision goes out and is answered too.
-      await expect(Promise.resolve(limiter.consume('other', '*'))).resolves.toMatchObject({ allowed: true })
-      expect(stream.writableCorked).toBe(0)
+      expect(calls).toEqual([32, 8])
+      // Each key's decisions happen in order within and across calls: exactly the burst is admitted.
+      const forK = decisions.filter((_, i) => i !== 10 && i !== 20)
+      expect(forK.filter((d) => d.allowed)).toHaveLength(30)
+      expect(forK.slice(0, 30).every((d) => d.allowed)).toBe(true)
+      expect(forK.slice(30).every((d) => !d.allowed && d.retryAfterSeconds >= 1)).toBe(true)
+      expect(forK[29]?.remaining).toBe(0)
+      expect([decisions[10]?.remaining, decisions[20]?.remaining]).toEqual([29, 29])
+      // A decision alone in its tick is a call of one key.
+      await expect(Promise.resolve(limiter.consume('z', '*'))).resolves.toMatchObject({ allowed: true })
+      expect(calls).toEqual([32, 8, 1])
     } finally {
       client.disconnect()
     }
