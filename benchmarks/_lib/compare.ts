@@ -5,6 +5,8 @@
  * shows medians and each of ours against the best peer measured in the
  * same run.
  */
+import { spawnSync } from 'node:child_process'
+import { arch, cpus, platform } from 'node:os'
 import { Bench } from 'tinybench'
 
 export interface Contender {
@@ -85,22 +87,26 @@ function print(title: string, rows: Row[], time: number): void {
 
 /** Prints where and when a run happened, so a table can be quoted with its context. */
 /**
- * Prints the date, Node and machine, and on Linux with two or more CPUs pins
- * this process to the last CPU (`taskset`; `BENCH_PIN=0` to skip): every
- * contender then runs on the same core, away from whatever else the machine
- * is doing, and repeated runs agree far better.
+ * Pins this process to `cpu` with `taskset`, on Linux with two or more CPUs,
+ * unless the environment variable `optOut` is '0'. True when it is pinned.
+ */
+export function pinThisProcess(cpu: number, optOut: string): boolean {
+  if (process.platform !== 'linux' || cpus().length < 2 || process.env[optOut] === '0') return false
+  return (
+    spawnSync('taskset', ['-p', '-c', String(cpu), String(process.pid)], { stdio: 'ignore' }).status === 0
+  )
+}
+
+/**
+ * Prints the date, Node and machine, and pins this process to the last CPU
+ * (`BENCH_PIN=0` to skip): every contender then runs on the same core, away
+ * from whatever else the machine is doing, and repeated runs agree far better.
  */
 export async function printEnvironment(): Promise<void> {
-  const os = await import('node:os')
-  const { spawnSync } = await import('node:child_process')
-  const cpus = os.cpus().length
-  let pinned = ''
-  if (process.platform === 'linux' && cpus >= 2 && process.env.BENCH_PIN !== '0') {
-    const r = spawnSync('taskset', ['-p', '-c', String(cpus - 1), String(process.pid)], { stdio: 'ignore' })
-    if (r.status === 0) pinned = ` · pinned to CPU ${cpus - 1}`
-  }
-  const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
+  const count = cpus().length
+  const pinned = pinThisProcess(count - 1, 'BENCH_PIN') ? ` · pinned to CPU ${count - 1}` : ''
+  const cpu = cpus()[0]?.model ?? 'unknown CPU'
   console.log(
-    `# ${new Date().toISOString().slice(0, 10)} · Node ${process.version} · ${cpus} × ${cpu} · ${os.platform()} ${os.arch()}${pinned}`,
+    `# ${new Date().toISOString().slice(0, 10)} · Node ${process.version} · ${count} × ${cpu} · ${platform()} ${arch()}${pinned}`,
   )
 }

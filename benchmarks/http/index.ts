@@ -11,12 +11,13 @@
  *   BENCH_HTTP_ROUNDS    rounds (default 5)
  *   BENCH_HTTP_PIN=0     do not pin the server and autocannon to separate CPUs
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
+import { pinThisProcess } from '../_lib/compare.js'
 
 const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 5)
 const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 5)
@@ -33,12 +34,7 @@ const PEERS = {
  * (this process) on CPU 0, so they do not steal each other's core and the
  * figures are far steadier; elsewhere both float.
  */
-const PIN =
-  process.platform === 'linux' &&
-  cpus().length >= 2 &&
-  spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0 &&
-  process.env.BENCH_HTTP_PIN !== '0'
-if (PIN) execFileSync('taskset', ['-p', '-c', '0', String(process.pid)], { stdio: 'ignore' })
+const PIN = pinThisProcess(0, 'BENCH_HTTP_PIN')
 
 /** CPU time (user + system, µs) the process has used so far, from /proc; undefined elsewhere. */
 function cpuMicros(pid: number | undefined): number | undefined {
