@@ -40,7 +40,9 @@ const meter = createEnergyMeter({ sources: [idle] })
 // The same ledger with a clock that costs nothing: the attribution logic alone.
 const constantClockMeter = createEnergyMeter({ sources: [idle], clock: () => 1_764_000_000_000 })
 const routes = Array.from({ length: 16 }, (_, i) => `POST /route/${i}`)
-const ends: ((route?: string) => void)[] = new Array(8)
+const ends: ((route?: string, atMs?: number) => void)[] = new Array(8)
+/** Where the passed-in times of the row that supplies them have got to. */
+let passedAt = meter.now()
 
 /** A tracker that allocates a closure and reads the clock per request, as a naive implementation would. */
 const naive = new Map<string, { ms: number; count: number }>()
@@ -75,6 +77,20 @@ await compare('energy attribution: one startRequest/end pair (8 in flight, 16 ro
         for (let k = 0; k < 8; k++) ends[k] = meter.startRequest()
         for (let k = 7; k >= 0; k--) ends[k]?.(routes[(i + k) & 15])
       }
+    },
+  },
+  {
+    name: '@cortex/energy startRequest(route, t) … end(undefined, t), times passed in (no clock read)',
+    ours: true,
+    opsPerCall: N,
+    fn() {
+      // The caller's own timestamps (a request timer that ran anyway), advancing like a clock.
+      let t = passedAt
+      for (let i = 0; i < N; i += 8) {
+        for (let k = 0; k < 8; k++) ends[k] = meter.startRequest(routes[(i + k) & 15], (t += 0.003))
+        for (let k = 7; k >= 0; k--) ends[k]?.(undefined, (t += 0.003))
+      }
+      passedAt = t
     },
   },
   {

@@ -157,8 +157,14 @@ export interface EnergyMeter {
    * when it ends. Without a route (the framework knows it only after
    * routing), pass it to the end function: `end('GET /users/:id')`. See the
    * README for double-end behaviour.
+   *
+   * `atMs` (here and on the end function) is the time on the meter's clock
+   * (`meter.now()`) when the caller has already read it — for instance the
+   * start and end a request timer took anyway — so attribution reads no clock.
    */
-  startRequest(route?: string): EndRequest
+  startRequest(route?: string, atMs?: number): EndRequest
+  /** The meter's clock (milliseconds since the epoch by default; the injected `clock` otherwise). */
+  now(): number
   on(event: 'budget', listener: (event: BudgetEvent) => void): () => void
   on(event: 'sample', listener: (snapshot: EnergySnapshot) => void): () => void
   off(event: 'budget' | 'sample', listener: (...args: never[]) => void): void
@@ -496,7 +502,8 @@ export function createEnergyMeter(options: EnergyMeterOptions = {}): EnergyMeter
       return sampling
     },
     snapshot,
-    startRequest: (route?: string) => ledger.startRequest(route),
+    startRequest: (route?: string, atMs?: number) => ledger.startRequest(route, atMs),
+    now: clock,
     on(event: 'budget' | 'sample', listener: (arg: never) => void) {
       const set = listeners[event] as Set<unknown> | undefined
       if (set === undefined) throw new CortexConfigError('event', event, `"budget" or "sample"`, 'meter.on')

@@ -190,6 +190,66 @@ describe('RequestLedger', () => {
     )
   })
 
+  it('property: times passed to startRequest and end attribute exactly as the clock reading them would', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 7 }), fc.integer({ min: 0, max: 300 })),
+          { minLength: 5, maxLength: 120, size: 'max' },
+        ),
+        fc.boolean(),
+        (ops, withoutRoute) => {
+          const clocked = setup()
+          // This ledger's clock stays at 0: any reading instead of a passed time would change its figures.
+          const passed = new RequestLedger({ clock: () => 0, maxRoutes: 50, maxInFlight: 10_000 })
+          const open: { a: EndRequest; b: EndRequest; route: string }[] = []
+          let t = 0
+          for (const [kind, n, dt] of ops) {
+            t += dt
+            clocked.at(t)
+            if (kind <= 1) {
+              const route = `GET /r${n}`
+              const start = withoutRoute ? undefined : route
+              open.push({ a: clocked.ledger.startRequest(start), b: passed.startRequest(start, t), route })
+            } else if (kind === 2 && open.length > 0) {
+              const [r] = open.splice(n % open.length, 1)
+              r?.a(r.route)
+              r?.b(r.route, t)
+            } else {
+              clocked.ledger.closeInterval(t, 10 + n, 300)
+              passed.closeInterval(t, 10 + n, 300)
+            }
+          }
+          t += 1
+          clocked.at(t)
+          for (const r of open) {
+            r.a(r.route)
+            r.b(r.route, t)
+          }
+          clocked.ledger.closeInterval(t + 1, 5, 300)
+          passed.closeInterval(t + 1, 5, 300)
+          expect(passed.routes()).toEqual(clocked.ledger.routes())
+          expect(passed.unattributedJoules).toBe(clocked.ledger.unattributedJoules)
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+
+  it('reads its clock when a passed time is not a finite number', () => {
+    const { ledger, at } = setup()
+    at(0)
+    const a = ledger.startRequest('GET /a', Number.NaN)
+    at(400)
+    const b = ledger.startRequest('GET /b', undefined)
+    at(1000)
+    a(undefined, Number.POSITIVE_INFINITY)
+    b()
+    ledger.closeInterval(1000, 160, 0)
+    expect(ledger.routes()['GET /a']?.joules).toBeCloseTo(100, 12)
+    expect(ledger.routes()['GET /b']?.joules).toBeCloseTo(60, 12)
+  })
+
   it('a request that never learns its route ends under __unmatched__', () => {
     const { ledger, at } = setup()
     const end = ledger.startRequest()

@@ -23,8 +23,12 @@
  */
 import { UNMATCHED_ROUTE } from '@cortex/core'
 
-/** Ends a request started by `startRequest`; pass the route if it was not known at the start. */
-export type EndRequest = (route?: string) => void
+/**
+ * Ends a request started by `startRequest`; pass the route if it was not
+ * known at the start, and the end time (on the meter's clock) if the caller
+ * has already read it.
+ */
+export type EndRequest = (route?: string, atMs?: number) => void
 
 /** Energy attributed to one route. */
 export interface RouteEnergy {
@@ -107,14 +111,17 @@ export class RequestLedger {
     this.#last.fill(this.#boundary)
   }
 
-  /** Starts a request on `route` (or on no route yet) and returns the function that ends it. */
-  startRequest(route?: string): EndRequest {
+  /**
+   * Starts a request on `route` (or on no route yet) at `atMs` (default: now
+   * on the ledger's clock) and returns the function that ends it.
+   */
+  startRequest(route?: string, atMs?: number): EndRequest {
     const h = this.#acquire()
     if (h < 0) {
       this.#untracked++
       return NOOP_END
     }
-    const now = this.#now()
+    const now = this.#at(atMs)
     const slot = route === undefined ? PENDING : this.#slotOf(route)
     this.#advance(slot, now)
     this.#count[slot] = (this.#count[slot] as number) + 1
@@ -131,13 +138,13 @@ export class RequestLedger {
     return this.#handles[h] as EndRequest
   }
 
-  #end(h: number, route: unknown): void {
+  #end(h: number, route: unknown, atMs: number | undefined): void {
     if (this.#hActive[h] !== 1) {
       this.#doubleEnds++
       return
     }
     this.#hActive[h] = 0
-    const now = this.#now()
+    const now = this.#at(atMs)
     let slot = this.#hSlot[h] as number
     this.#advance(slot, now)
     const count = this.#count[slot] as number
@@ -259,6 +266,11 @@ export class RequestLedger {
     return clock === undefined ? TIME_ORIGIN + performance.now() : clock()
   }
 
+  /** A time the caller read (a finite number), else the clock now. */
+  #at(atMs: number | undefined): number {
+    return atMs !== undefined && Number.isFinite(atMs) ? atMs : this.#now()
+  }
+
   #advance(slot: number, now: number): void {
     const elapsed = now - (this.#last[slot] as number)
     if (elapsed > 0) {
@@ -288,7 +300,7 @@ export class RequestLedger {
     const h = this.#handles.length
     if (h >= this.#maxInFlight) return -1
     if (h === this.#hSlot.length) this.#grow()
-    this.#handles.push((route?: string) => this.#end(h, route))
+    this.#handles.push((route?: string, atMs?: number) => this.#end(h, route, atMs))
     return h
   }
 
