@@ -6,8 +6,9 @@
  */
 import { type AccessRule, checkMethods, routeNames, UNMATCHED_ROUTE } from '@cortex/core'
 import type { EndRequest, EnergyMeter } from '@cortex/energy'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { internalEndpoint } from './internal-endpoint.js'
+import { installSteps, type Step } from './pipeline.js'
 import { cortexPlugin } from './plugin.js'
 import { decorateRoute, routeOf } from './request-info.js'
 
@@ -28,50 +29,49 @@ export interface EnergyHandlerOptions {
   allow?: AccessRule
 }
 
-function endOnce(request: FastifyRequest): void {
-  const end = request.cortexEnergyEnd
-  if (!end) return
-  request.cortexEnergyEnd = null
-  end()
+/** Checks `energyTracking`'s options. */
+export function checkEnergyMeter(meter: unknown, where: string): void {
+  checkMethods(meter, 'meter', ['startRequest'], 'a meter from createEnergyMeter()', where)
 }
 
 /**
- * A plugin that starts attributing energy in `onRequest` under
- * `METHOD /route/:template` (`__unmatched__` for a 404) and ends it when
- * the response closes (sent, or the client went away).
+ * The energy step: attribution starts in `onRequest` under
+ * `METHOD /route/:template` (`__unmatched__` for a 404) and ends when the
+ * response closes (sent, or the client went away).
+ */
+export function energyStep(app: FastifyInstance, meter: Pick<EnergyMeter, 'startRequest'>): Step {
+  decorateRoute(app)
+  if (!app.hasRequestDecorator('cortexEnergyEnd')) app.decorateRequest('cortexEnergyEnd', null)
+  // "METHOD /route" strings, built once per pair instead of per request.
+  const nameOf = routeNames()
+  return {
+    start(request) {
+      const route = routeOf(request)
+      request.cortexEnergyEnd = meter.startRequest(
+        route === undefined ? UNMATCHED_ROUTE : nameOf(request.method, route),
+      )
+      return undefined
+    },
+    close(request) {
+      const end = request.cortexEnergyEnd
+      if (!end) return
+      request.cortexEnergyEnd = null
+      end()
+    },
+  }
+}
+
+/**
+ * A plugin attributing each request's time in flight to its route template
+ * (see `energyStep`).
  *
  * @example
  * await app.register(energyTracking({ meter }))
  */
 export const energyTracking = cortexPlugin<EnergyTrackingOptions>(
   '@cortex/fastify/energy-tracking',
-  (options) =>
-    checkMethods(
-      options?.meter,
-      'meter',
-      ['startRequest'],
-      'a meter from createEnergyMeter()',
-      'energyTracking',
-    ),
-  async (app, { meter }) => {
-    decorateRoute(app)
-    if (!app.hasRequestDecorator('cortexEnergyEnd')) app.decorateRequest('cortexEnergyEnd', null)
-    // "METHOD /route" strings, built once per pair instead of per request.
-    const nameOf = routeNames()
-    // A callback-style hook: no promise per request. The end comes from the response's
-    // 'close', which Node emits for every response, once it is sent or when the client goes
-    // away: Fastify runs neither onResponse nor onRequestAbort for a client that leaves after
-    // sending its whole request, so those hooks alone would leave such a request in flight.
-    app.addHook('onRequest', (request, reply, done) => {
-      const route = routeOf(request)
-      request.cortexEnergyEnd = meter.startRequest(
-        route === undefined ? UNMATCHED_ROUTE : nameOf(request.method, route),
-      )
-      if (reply.raw.closed) endOnce(request)
-      else reply.raw.once('close', () => endOnce(request))
-      done()
-    })
-  },
+  (options) => checkEnergyMeter(options?.meter, 'energyTracking'),
+  (app, { meter }) => installSteps(app, [energyStep(app, meter)]),
 )
 
 /**

@@ -7,7 +7,8 @@
 
 import { checkMethods } from '@cortex/core'
 import type { PowerModeController } from '@cortex/low-power'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { installSteps, REPLIED, type Step } from './pipeline.js'
 import { cortexPlugin } from './plugin.js'
 
 declare module 'fastify' {
@@ -25,62 +26,71 @@ export interface PowerModeOptions {
   header?: string | false
 }
 
+/** Checks `powerMode`'s options. */
+export function checkPowerController(controller: unknown, where: string): void {
+  checkMethods(
+    controller,
+    'controller',
+    ['acquire', 'tryAcquire', 'overloadResponse'],
+    'a controller from createPowerModeController()',
+    where,
+  )
+}
+
 /**
+ * The power-mode step: a concurrency slot taken in `onRequest` (waiting in
+ * the controller's queue when none is free; 503 when the queue refuses) and
+ * held until the response closes.
+ */
+export function powerModeStep(
+  app: FastifyInstance,
+  controller: PowerModeController,
+  header: string | false = 'Power-Mode',
+): Step {
+  if (!app.hasRequestDecorator('powerMode')) app.decorateRequest('powerMode', undefined)
+  if (!app.hasRequestDecorator('cortexPowerRelease')) app.decorateRequest('cortexPowerRelease', null)
+  const admit = (request: FastifyRequest, reply: FastifyReply, release: () => void): undefined => {
+    // The slot is held until the exchange ends: the pipeline's 'close' step releases it.
+    if (reply.raw.closed)
+      release() // it left while queued: 'close' has come and gone
+    else request.cortexPowerRelease = release
+    request.powerMode = controller.mode
+    if (header) reply.header(header, controller.mode)
+    return undefined
+  }
+  return {
+    // A synchronous fast path: no promise while a slot is free.
+    start(request, reply) {
+      const release = controller.tryAcquire()
+      if (release !== undefined) return admit(request, reply, release)
+      return controller.acquire().then(
+        (queued) => admit(request, reply, queued),
+        (err: unknown) => {
+          const plan = controller.overloadResponse(err)
+          if (!plan) throw err
+          reply.code(plan.status).headers(plan.headers).send(plan.body)
+          return REPLIED
+        },
+      )
+    },
+    close(request) {
+      const release = request.cortexPowerRelease
+      if (!release) return
+      request.cortexPowerRelease = null
+      release()
+    },
+  }
+}
+
+/**
+ * A plugin holding a power-mode concurrency slot per request (see `powerModeStep`).
+ *
  * @example
  * await app.register(powerMode, { controller: power })
  * app.post('/agents/plan', async (request) => plan(request.body, { lowPower: request.powerMode === 'low' }))
  */
 export const powerMode = cortexPlugin<PowerModeOptions>(
   '@cortex/fastify/power-mode',
-  (options) => {
-    checkMethods(
-      options?.controller,
-      'controller',
-      ['acquire', 'tryAcquire', 'overloadResponse'],
-      'a controller from createPowerModeController()',
-      'powerMode',
-    )
-  },
-  (app, { controller, header = 'Power-Mode' }) => {
-    if (!app.hasRequestDecorator('powerMode')) app.decorateRequest('powerMode', undefined)
-    if (!app.hasRequestDecorator('cortexPowerRelease')) app.decorateRequest('cortexPowerRelease', null)
-    const releaseSlot = (request: FastifyRequest) => {
-      const r = request.cortexPowerRelease
-      if (r) {
-        request.cortexPowerRelease = null
-        r()
-      }
-    }
-    const admit = (request: FastifyRequest, reply: FastifyReply, release: () => void) => {
-      request.cortexPowerRelease = release
-      // The slot is held until the exchange ends: 'close' comes for every response, once it is
-      // sent or when the client goes away (Fastify runs neither onResponse nor onRequestAbort
-      // for a client that leaves after sending its whole request).
-      if (reply.raw.closed)
-        releaseSlot(request) // it left while queued
-      else reply.raw.once('close', () => releaseSlot(request))
-      request.powerMode = controller.mode
-      if (header) reply.header(header, controller.mode)
-    }
-    // Callback style with a synchronous fast path: no promise while a slot is free.
-    app.addHook('onRequest', (request, reply, done) => {
-      const release = controller.tryAcquire()
-      if (release !== undefined) {
-        admit(request, reply, release)
-        done()
-        return
-      }
-      controller.acquire().then(
-        (queued) => {
-          admit(request, reply, queued)
-          done()
-        },
-        (err: unknown) => {
-          const plan = controller.overloadResponse(err)
-          if (!plan) done(err as Error)
-          else reply.code(plan.status).headers(plan.headers).send(plan.body)
-        },
-      )
-    })
-  },
+  (options) => checkPowerController(options?.controller, 'powerMode'),
+  (app, { controller, header = 'Power-Mode' }) => installSteps(app, [powerModeStep(app, controller, header)]),
 )

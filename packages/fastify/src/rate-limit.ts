@@ -6,7 +6,8 @@
  */
 import { CortexConfigError } from '@cortex/core'
 import type { RateLimiter, RateLimitHandlerOptions, RateLimitPlan } from '@cortex/token-bucket'
-import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { installSteps, REPLIED, type Replied, type Step } from './pipeline.js'
 import { cortexPlugin } from './plugin.js'
 import { decorateRoute, requestInfo } from './request-info.js'
 
@@ -19,10 +20,50 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown })?.then === 'function'
 }
 
-function apply(reply: FastifyReply, done: HookHandlerDoneFunction, plan: RateLimitPlan): void {
+function apply(reply: FastifyReply, plan: RateLimitPlan): undefined | Replied {
   reply.headers(plan.headers)
-  if (plan.allowed) done()
-  else reply.code(plan.status).send(plan.body)
+  if (plan.allowed) return undefined
+  reply.code(plan.status).send(plan.body)
+  return REPLIED
+}
+
+/** Checks `rateLimit`'s options: the limiter, and the handler options now. */
+export function checkRateLimit(
+  limiter: unknown,
+  handlerOptions: RateLimitHandlerOptions<FastifyRequest>,
+  where: string,
+): void {
+  if (typeof (limiter as RateLimiter | undefined)?.handler !== 'function') {
+    throw new CortexConfigError('limiter', limiter, 'a limiter from createRateLimiter()', where)
+  }
+  ;(limiter as RateLimiter).handler<FastifyRequest>(handlerOptions) // validates key, skip, cost, headers now
+}
+
+/**
+ * The rate-limit step: the decision in `onRequest`; an allowed request
+ * gets the rate-limit headers and goes on, a refused one is answered 429
+ * with them.
+ */
+export function rateLimitStep(
+  app: FastifyInstance,
+  limiter: RateLimiter,
+  handlerOptions: RateLimitHandlerOptions<FastifyRequest>,
+): Step {
+  const handler = limiter.handler<FastifyRequest>(handlerOptions)
+  decorateRoute(app)
+  return {
+    start(request, reply) {
+      // Fastify defines `request.ips` only when `trustProxy` is set.
+      const plan = handler.handle(request, {
+        info: requestInfo(request),
+        headers: request.headers,
+        trustProxy: 'ips' in request,
+      })
+      if (plan === undefined) return undefined
+      if (isPromise(plan)) return plan.then((p) => apply(reply, p))
+      return apply(reply, plan)
+    },
+  }
 }
 
 /**
@@ -37,37 +78,11 @@ function apply(reply: FastifyReply, done: HookHandlerDoneFunction, plan: RateLim
 export const rateLimit = cortexPlugin<RateLimitOptions>(
   '@cortex/fastify/rate-limit',
   (options) => {
-    if (typeof options?.limiter?.handler !== 'function') {
-      throw new CortexConfigError(
-        'limiter',
-        options?.limiter,
-        'a limiter from createRateLimiter()',
-        'rateLimit',
-      )
-    }
-    const { limiter, ...handlerOptions } = options
-    limiter.handler<FastifyRequest>(handlerOptions) // validates key, skip, cost, headers now
+    const { limiter, ...handlerOptions } = options ?? ({} as RateLimitOptions)
+    checkRateLimit(limiter, handlerOptions, 'rateLimit')
   },
   (app, options) => {
     const { limiter, ...handlerOptions } = options
-    const handler = limiter.handler<FastifyRequest>(handlerOptions)
-    decorateRoute(app)
-    app.addHook('onRequest', (request, reply, done) => {
-      let plan: ReturnType<typeof handler.handle>
-      try {
-        // Fastify defines `request.ips` only when `trustProxy` is set.
-        plan = handler.handle(request, {
-          info: requestInfo(request),
-          headers: request.headers,
-          trustProxy: 'ips' in request,
-        })
-      } catch (err) {
-        done(err as Error)
-        return
-      }
-      if (plan === undefined) done()
-      else if (isPromise(plan)) plan.then((p) => apply(reply, done, p), done)
-      else apply(reply, done, plan)
-    })
+    installSteps(app, [rateLimitStep(app, limiter, handlerOptions)])
   },
 )

@@ -6,7 +6,9 @@
  */
 import { type AccessRule, CortexConfigError, checkMethods } from '@cortex/core'
 import type { SloTracker } from '@cortex/slo'
+import type { FastifyInstance } from 'fastify'
 import { internalEndpoint } from './internal-endpoint.js'
+import { installSteps, type Step } from './pipeline.js'
 import { cortexPlugin } from './plugin.js'
 import { decorateRoute, routeOf } from './request-info.js'
 
@@ -33,10 +35,46 @@ export interface MetricsHandlerOptions {
   allow?: AccessRule
 }
 
+/** Checks `sloTracking`'s options. */
+export function checkSloTracker(tracker: unknown, where: string): void {
+  checkMethods(tracker, 'tracker', ['record', 'now'], 'a tracker from createSloTracker()', where)
+}
+
 /**
- * A plugin timing each request on the tracker's clock (`onRequest` →
- * `onResponse`) and recording it with the matched route template (`__unmatched__` for 404s). Register it before
- * your routes; it is not encapsulated, so it sees every route of the instance.
+ * The SLO step: the start on the tracker's clock in `onRequest`; the record
+ * when the response closes, for responses the server completed (a client
+ * that left before the response was produced did not get one).
+ */
+export function sloStep(app: FastifyInstance, tracker: Pick<SloTracker, 'record' | 'now'>): Step {
+  // Timed on the tracker's clock (injectable), the start kept on the request
+  // itself: a decorator is a plain property, cheaper than a side map.
+  decorateRoute(app)
+  if (!app.hasRequestDecorator('cortexSloStart')) app.decorateRequest('cortexSloStart', 0)
+  return {
+    start(request) {
+      request.cortexSloStart = tracker.now()
+      return undefined
+    },
+    close(request, res) {
+      // Only responses the server completed: a client that left first did not get one.
+      if (!res.writableEnded) return
+      const end = tracker.now()
+      tracker.record({
+        method: request.method,
+        route: routeOf(request),
+        statusCode: res.statusCode,
+        durationMs: end - request.cortexSloStart,
+        at: end,
+      })
+    },
+  }
+}
+
+/**
+ * A plugin timing each request on the tracker's clock (from `onRequest` to
+ * the response's close) and recording it with the matched route template
+ * (`__unmatched__` for 404s). Register it before your routes; it is not
+ * encapsulated, so it sees every route of the instance.
  *
  * @example
  * await app.register(sloTracking({ tracker }))
@@ -44,36 +82,8 @@ export interface MetricsHandlerOptions {
  */
 export const sloTracking = cortexPlugin<SloTrackingOptions>(
   '@cortex/fastify/slo-tracking',
-  (options) => {
-    checkMethods(
-      options?.tracker,
-      'tracker',
-      ['record', 'now'],
-      'a tracker from createSloTracker()',
-      'sloTracking',
-    )
-  },
-  (app, { tracker }) => {
-    // Timed on the tracker's clock (injectable), the start kept on the request
-    // itself: a decorator is a plain property, cheaper than a side map.
-    decorateRoute(app)
-    if (!app.hasRequestDecorator('cortexSloStart')) app.decorateRequest('cortexSloStart', 0)
-    app.addHook('onRequest', (request, _reply, next) => {
-      request.cortexSloStart = tracker.now()
-      next()
-    })
-    app.addHook('onResponse', (request, reply, next) => {
-      const end = tracker.now()
-      tracker.record({
-        method: request.method,
-        route: routeOf(request),
-        statusCode: reply.statusCode,
-        durationMs: end - request.cortexSloStart,
-        at: end,
-      })
-      next()
-    })
-  },
+  (options) => checkSloTracker(options?.tracker, 'sloTracking'),
+  (app, { tracker }) => installSteps(app, [sloStep(app, tracker)]),
 )
 
 /**
