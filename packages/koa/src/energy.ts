@@ -4,11 +4,14 @@
  * `energyHandler` serves the meter's JSON snapshot, by default to loopback
  * and private addresses only.
  */
+
+import type { ServerResponse } from 'node:http'
 import { type AccessRule, checkMethods, routeNames, UNMATCHED_ROUTE } from '@cortex/core'
-import type { EnergyMeter } from '@cortex/energy'
-import type { Middleware } from 'koa'
+import type { EndRequest, EnergyMeter } from '@cortex/energy'
+import type { Context, Middleware } from 'koa'
 import { internalEndpoint } from './internal-endpoint.js'
 import { routeOf } from './request-info.js'
+import { closeListener, contextOf, onResponseClose } from './response.js'
 
 export interface EnergyTrackingOptions {
   meter: Pick<EnergyMeter, 'startRequest'>
@@ -22,7 +25,7 @@ export interface EnergyHandlerOptions {
 
 /**
  * Starts attributing energy when a request arrives and ends it when the
- * response finishes (or the connection closes), under `METHOD /route/:template`
+ * response closes (sent, or the client went away), under `METHOD /route/:template`
  * (`__unmatched__` when no route matched). Use it before the router.
  *
  * @example
@@ -32,14 +35,23 @@ export interface EnergyHandlerOptions {
 export function energyTracking({ meter }: EnergyTrackingOptions): Middleware {
   checkMethods(meter, 'meter', ['startRequest'], 'a meter from createEnergyMeter()', 'energyTracking')
   const nameOf = routeNames()
-  return async (ctx, next) => {
-    const end = meter.startRequest()
-    // 'close' follows 'finish' for every response and also comes when the client goes away.
-    ctx.res.once('close', () => {
-      const route = routeOf(ctx)
-      end(route === undefined ? UNMATCHED_ROUTE : nameOf(ctx.method, route))
-    })
-    await next()
+  /** This middleware's end function on each response. */
+  const kEnd = Symbol('cortex.koa.energyEnd')
+  const onClose = closeListener(function end(
+    this: ServerResponse & { [kEnd]?: EndRequest | undefined },
+  ): void {
+    const end = this[kEnd]
+    if (end === undefined) return
+    this[kEnd] = undefined
+    const ctx = contextOf(this)
+    const route = ctx === undefined ? undefined : routeOf(ctx)
+    end(route === undefined ? UNMATCHED_ROUTE : nameOf((ctx as Context).method, route))
+  })
+  // Synchronous: no promise and no await added to the request.
+  return (ctx, next) => {
+    ;(ctx.res as ServerResponse & { [kEnd]?: EndRequest })[kEnd] = meter.startRequest()
+    onResponseClose(ctx, onClose)
+    return next()
   }
 }
 

@@ -1,12 +1,16 @@
 /**
  * Koa middleware for @cortex/low-power: each request holds one of the current
- * mode's concurrency slots until downstream middleware finishes, sees the mode
- * as `ctx.state.powerMode`, and answers with a `Power-Mode` header. A full
- * queue gets the controller's 503 with `Retry-After`.
+ * mode's concurrency slots until its response closes (sent, or the client
+ * went away), sees the mode as `ctx.state.powerMode`, and answers with a
+ * `Power-Mode` header. A full queue gets the controller's 503 with
+ * `Retry-After`.
  */
+
+import type { ServerResponse } from 'node:http'
 import { checkMethods } from '@cortex/core'
 import type { PowerModeController } from '@cortex/low-power'
-import type { Middleware } from 'koa'
+import type { Context, Middleware, Next } from 'koa'
+import { closeListener, onResponseClose, setHeader } from './response.js'
 
 export interface PowerModeOptions {
   controller: PowerModeController
@@ -28,26 +32,37 @@ export function powerMode(options: PowerModeOptions): Middleware {
     'powerMode',
   )
   const { controller, header = 'Power-Mode' } = options
-  return async (ctx, next) => {
-    let release = controller.tryAcquire()
-    if (release === undefined) {
-      try {
-        release = await controller.acquire()
-      } catch (err) {
+  /** This middleware's slot release on each response. */
+  const kRelease = Symbol('cortex.koa.powerRelease')
+  type Held = ServerResponse & { [kRelease]?: (() => void) | undefined }
+  const onClose = closeListener(function release(this: Held): void {
+    const release = this[kRelease]
+    if (release === undefined) return
+    this[kRelease] = undefined
+    release()
+  })
+  const admit = (ctx: Context, next: Next, release: () => void): Promise<unknown> => {
+    // Held until the exchange ends: 'close' comes for every response, once it is sent or when
+    // the client goes away (at once if it already went while this request was queued).
+    ;(ctx.res as Held)[kRelease] = release
+    onResponseClose(ctx, onClose)
+    ctx.state.powerMode = controller.mode
+    if (header) setHeader(ctx, header, controller.mode)
+    return next()
+  }
+  // Synchronous while a slot is free: no promise of our own; a queued request waits on one.
+  return (ctx, next) => {
+    const release = controller.tryAcquire()
+    if (release !== undefined) return admit(ctx, next, release)
+    return controller.acquire().then(
+      (queued) => admit(ctx, next, queued),
+      (err: unknown) => {
         const plan = controller.overloadResponse(err)
         if (!plan) throw err
         ctx.status = plan.status
         ctx.set(plan.headers)
         ctx.body = plan.body
-        return
-      }
-    }
-    try {
-      ctx.state.powerMode = controller.mode
-      if (header) ctx.set(header, controller.mode)
-      await next()
-    } finally {
-      release()
-    }
+      },
+    )
   }
 }

@@ -8,6 +8,7 @@ import { CortexConfigError } from '@cortex/core'
 import type { RateLimiter, RateLimitHandlerOptions, RateLimitPlan } from '@cortex/token-bucket'
 import type { Context, Middleware, Next } from 'koa'
 import { requestInfo, setRouteHint } from './request-info.js'
+import { setHeaders } from './response.js'
 
 export interface RateLimitOptions extends RateLimitHandlerOptions<Context> {
   /** The limiter from `createRateLimiter` (policies, store, failure policy). */
@@ -19,7 +20,7 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
 }
 
 function apply(ctx: Context, next: Next, plan: RateLimitPlan): unknown {
-  ctx.set(plan.headers)
+  setHeaders(ctx, plan.headers)
   if (plan.allowed) return next()
   if (plan.route !== undefined) setRouteHint(ctx, plan.route)
   ctx.status = plan.status

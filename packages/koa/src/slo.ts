@@ -4,11 +4,14 @@
  * serves a prom-client registry, by default to loopback and private
  * addresses only.
  */
+
+import type { ServerResponse } from 'node:http'
 import { type AccessRule, CortexConfigError } from '@cortex/core'
 import type { SloTracker } from '@cortex/slo'
 import type { Middleware } from 'koa'
 import { internalEndpoint } from './internal-endpoint.js'
 import { routeOf } from './request-info.js'
+import { closeListener, contextOf, onResponseClose } from './response.js'
 
 export interface SloTrackingOptions {
   tracker: Pick<SloTracker, 'record' | 'now'>
@@ -27,10 +30,16 @@ export interface MetricsHandlerOptions {
 }
 
 /**
- * Times each request on the tracker's clock and records it after the
- * downstream middleware (and the router) ran, with the matched route
- * template (`__unmatched__` for 404s). A thrown error is recorded with its
- * `status` (500 when it has none) and rethrown. `app.use` it before the router.
+ * Times each request on the tracker's clock, from when it reaches this
+ * middleware to when its response closes, and records it with the matched
+ * route template (`__unmatched__` for 404s) and the status actually sent
+ * (after Koa's error handling: a thrown error is recorded as the status it
+ * was answered with). Responses the server never completed (the client left
+ * first) are not recorded. `app.use` it before the router.
+ *
+ * The middleware itself is synchronous: it adds no promise and no await to
+ * the request; the record is made by one 'close' listener shared by every
+ * response.
  *
  * @example
  * app.use(sloTracking({ tracker }))
@@ -41,27 +50,25 @@ export function sloTracking({ tracker }: SloTrackingOptions): Middleware {
   if (typeof t?.record !== 'function' || typeof t.now !== 'function') {
     throw new CortexConfigError('tracker', tracker, 'a tracker from createSloTracker()', 'sloTracking')
   }
-  return async (ctx, next) => {
-    const start = tracker.now()
-    let thrown: number | undefined
-    try {
-      await next()
-    } catch (err) {
-      const status =
-        (err as { status?: unknown; statusCode?: unknown })?.status ??
-        (err as { statusCode?: unknown })?.statusCode
-      thrown = typeof status === 'number' && status >= 400 && status < 600 ? status : 500
-      throw err
-    } finally {
-      const end = tracker.now()
-      tracker.record({
-        method: ctx.method,
-        route: routeOf(ctx),
-        statusCode: thrown ?? ctx.status,
-        durationMs: end - start,
-        at: end,
-      })
-    }
+  /** This middleware's start time on each response (one symbol per middleware, so two trackers never mix). */
+  const kStart = Symbol('cortex.koa.sloStart')
+  const onClose = closeListener(function record(this: ServerResponse & { [kStart]?: number }): void {
+    const start = this[kStart]
+    const ctx = contextOf(this)
+    if (start === undefined || ctx === undefined || !this.writableEnded) return
+    const end = tracker.now()
+    tracker.record({
+      method: ctx.method,
+      route: routeOf(ctx),
+      statusCode: this.statusCode,
+      durationMs: end - start,
+      at: end,
+    })
+  })
+  return (ctx, next) => {
+    ;(ctx.res as ServerResponse & { [kStart]?: number })[kStart] = tracker.now()
+    onResponseClose(ctx, onClose)
+    return next()
   }
 }
 
