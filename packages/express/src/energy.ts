@@ -4,10 +4,11 @@
  * meter's JSON snapshot, by default to loopback and private addresses only.
  */
 import { type AccessRule, checkMethods, routeNames, UNMATCHED_ROUTE } from '@cortex/core'
-import type { EnergyMeter } from '@cortex/energy'
-import type { RequestHandler } from 'express'
+import type { EndRequest, EnergyMeter } from '@cortex/energy'
+import type { RequestHandler, Response } from 'express'
 import { internalEndpoint } from './internal-endpoint.js'
 import { routeOf } from './request-info.js'
+import { closeListener, onResponseClose } from './response.js'
 
 export interface EnergyTrackingOptions {
   meter: Pick<EnergyMeter, 'startRequest'>
@@ -21,7 +22,7 @@ export interface EnergyHandlerOptions {
 
 /**
  * Starts attributing energy when a request arrives and ends it when the
- * response finishes (or the connection closes), under `METHOD /route/:template`
+ * response closes (sent, or the client went away), under `METHOD /route/:template`
  * (`__unmatched__` when no route matched). Mount it before your routes.
  *
  * @example
@@ -30,13 +31,19 @@ export interface EnergyHandlerOptions {
 export function energyTracking({ meter }: EnergyTrackingOptions): RequestHandler {
   checkMethods(meter, 'meter', ['startRequest'], 'a meter from createEnergyMeter()', 'energyTracking')
   const nameOf = routeNames()
-  return (req, res, next) => {
-    const end = meter.startRequest()
-    // 'close' follows 'finish' for every response and also comes when the client goes away.
-    res.once('close', () => {
-      const route = routeOf(req)
-      end(route === undefined ? UNMATCHED_ROUTE : nameOf(req.method, route))
-    })
+  /** This middleware's end function on each response. */
+  const kEnd = Symbol('cortex.express.energyEnd')
+  type Tracked = Response & { [kEnd]?: EndRequest | undefined }
+  const onClose = closeListener(function end(this: Tracked): void {
+    const endRequest = this[kEnd]
+    if (endRequest === undefined) return
+    this[kEnd] = undefined
+    const route = routeOf(this.req)
+    endRequest(route === undefined ? UNMATCHED_ROUTE : nameOf(this.req.method, route))
+  })
+  return (_req, res, next) => {
+    ;(res as Tracked)[kEnd] = meter.startRequest()
+    onResponseClose(res, onClose)
     next()
   }
 }

@@ -7,6 +7,7 @@
 import { checkMethods } from '@cortex/core'
 import type { PowerModeController } from '@cortex/low-power'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
+import { closeListener, onResponseClose } from './response.js'
 
 declare global {
   namespace Express {
@@ -37,9 +38,20 @@ export function powerMode(options: PowerModeOptions): RequestHandler {
     'powerMode',
   )
   const { controller, header = 'Power-Mode' } = options
+  /** This middleware's slot release on each response. */
+  const kRelease = Symbol('cortex.express.powerRelease')
+  type Held = Response & { [kRelease]?: (() => void) | undefined }
+  const onClose = closeListener(function release(this: Held): void {
+    const releaseSlot = this[kRelease]
+    if (releaseSlot === undefined) return
+    this[kRelease] = undefined
+    releaseSlot()
+  })
   const admit = (req: Request, res: Response, next: NextFunction, release: () => void) => {
-    // 'close' follows 'finish' for every response and also comes when the client goes away.
-    res.once('close', release)
+    // Held until the response closes: sent, or the client went away (at once if it already
+    // went while this request was queued).
+    ;(res as Held)[kRelease] = release
+    onResponseClose(res, onClose)
     req.powerMode = controller.mode
     if (header) res.setHeader(header, controller.mode)
     next()

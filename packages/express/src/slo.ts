@@ -1,14 +1,15 @@
 /**
- * Express wiring for @cortex/slo: `sloTracking` records every finished
+ * Express wiring for @cortex/slo: `sloTracking` records every completed
  * request under its route template (mount path + route path, so nested
  * routers are right); `metricsHandler` serves a prom-client registry, by
  * default to loopback and private addresses only.
  */
 import { type AccessRule, CortexConfigError } from '@cortex/core'
 import type { SloTracker } from '@cortex/slo'
-import type { RequestHandler } from 'express'
+import type { RequestHandler, Response } from 'express'
 import { internalEndpoint } from './internal-endpoint.js'
 import { routeOf } from './request-info.js'
+import { closeListener, onResponseClose } from './response.js'
 
 export interface SloTrackingOptions {
   tracker: Pick<SloTracker, 'record' | 'now'>
@@ -28,27 +29,34 @@ export interface MetricsHandlerOptions {
 
 /**
  * Times each request on the tracker's clock and records it when the response
- * finishes, with the matched route template (`__unmatched__` for 404s).
- * Requests whose connection closes before the response finishes are not
- * recorded. Mount it before your routes.
+ * closes, with the matched route template (`__unmatched__` for 404s), for
+ * every response the server completed: a request whose client left before
+ * the response was produced is not recorded. Mount it before your routes.
  *
  * @example
  * app.use(sloTracking({ tracker }))
  */
 export function sloTracking({ tracker }: SloTrackingOptions): RequestHandler {
   checkTracker(tracker, 'sloTracking')
-  return (req, res, next) => {
-    const start = tracker.now()
-    res.once('finish', () => {
-      const end = tracker.now()
-      tracker.record({
-        method: req.method,
-        route: routeOf(req),
-        statusCode: res.statusCode,
-        durationMs: end - start,
-        at: end,
-      })
+  /** This middleware's start time on each response (one symbol per middleware, so two trackers never mix). */
+  const kStart = Symbol('cortex.express.sloStart')
+  type Timed = Response & { [kStart]?: number }
+  // Responses the server completed only: a client that left first did not get one.
+  const onClose = closeListener(function record(this: Timed): void {
+    const start = this[kStart]
+    if (start === undefined || !this.writableEnded) return
+    const end = tracker.now()
+    tracker.record({
+      method: this.req.method,
+      route: routeOf(this.req),
+      statusCode: this.statusCode,
+      durationMs: end - start,
+      at: end,
     })
+  })
+  return (_req, res, next) => {
+    ;(res as Timed)[kStart] = tracker.now()
+    onResponseClose(res, onClose)
     next()
   }
 }
