@@ -3,13 +3,19 @@
  * is express | fastify | koa and stack is bare | cortex | peer. Serves
  * `GET /hello` (a small JSON body) and prints `{"port":N}` once listening.
  * Limits are set so that nothing is refused: the benchmark measures the cost
- * of checking, not of refusing.
+ * of checking, not of refusing. SIGINT exits cleanly (for --cpu-prof).
  *
- * Diagnostics: `CORTEX_ONLY=slo|energy|rate|power` wires one concern of the
- * @cortex stack (Fastify and Koa), and `CORTEX_ONLY=empty-hooks` /
- * `empty-async-hooks` (Fastify) registers do-nothing hooks, to see what the
- * framework charges for hooks alone, and `CORTEX_ONLY=headers` (Fastify) sets
- * the three response headers the stack adds, to see what they cost alone. SIGINT exits cleanly (for --cpu-prof).
+ * Diagnostics, with stack `cortex` and `CORTEX_ONLY=…` (to see what a piece
+ * costs alone; `benchmarks/http` never sets it):
+ * - `slo` | `energy` | `rate` | `power`: one concern of the @cortex stack;
+ * - `empty` (Express, Koa): one do-nothing middleware;
+ * - `empty-onrequest` | `empty-onresponse` | `empty-hooks` |
+ *   `empty-async-hooks` (Fastify): do-nothing hooks; `raw-close`: one hook
+ *   adding a 'close' listener to each response;
+ * - `headers`: the three response headers the stack adds, set the
+ *   framework's usual way (`res.set`, `reply.header`, `ctx.set`);
+ *   `headers-raw`: the same with Node's `res.setHeader`; `headers-lower`
+ *   (Fastify): `reply.header` with lowercase names.
  */
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -32,6 +38,12 @@ const [framework, stack] = process.argv.slice(2) as [
 ]
 const HUGE = 1_000_000_000
 const body = { hello: 'world' }
+/** The three response headers the full stack adds (for the `headers*` diagnostics). */
+const THREE: Record<string, string> = {
+  'RateLimit-Policy': '"*";q=1000000000;w=1',
+  RateLimit: '"*";r=999999999;t=1',
+  'Power-Mode': 'normal',
+}
 
 function cortexStack() {
   const registry = new Registry()
@@ -71,10 +83,22 @@ async function start(): Promise<number> {
     const app = express()
     if (stack === 'cortex') {
       const c = cortexStack()
-      app.use(cortexExpress.sloTracking({ tracker: c.tracker }))
-      app.use(cortexExpress.energyTracking({ meter: c.meter }))
-      app.use(cortexExpress.rateLimit({ limiter: c.limiter }))
-      app.use(cortexExpress.powerMode({ controller: c.power }))
+      const only = process.env.CORTEX_ONLY
+      if (only === 'empty') app.use((_req, _res, next) => next())
+      if (only === 'headers')
+        app.use((_req, res, next) => {
+          res.set(THREE)
+          next()
+        })
+      if (only === 'headers-raw')
+        app.use((_req, res, next) => {
+          for (const k in THREE) res.setHeader(k, THREE[k] as string)
+          next()
+        })
+      if (!only || only === 'slo') app.use(cortexExpress.sloTracking({ tracker: c.tracker }))
+      if (!only || only === 'energy') app.use(cortexExpress.energyTracking({ meter: c.meter }))
+      if (!only || only === 'rate') app.use(cortexExpress.rateLimit({ limiter: c.limiter }))
+      if (!only || only === 'power') app.use(cortexExpress.powerMode({ controller: c.power }))
       app.get('/metrics', cortexExpress.metricsHandler({ registry: c.registry }))
     } else if (stack === 'peer') {
       const { rateLimit } = await import('express-rate-limit')
@@ -92,16 +116,31 @@ async function start(): Promise<number> {
     if (stack === 'cortex') {
       const c = cortexStack()
       const only = process.env.CORTEX_ONLY
+      if (only === 'empty-onrequest') app.addHook('onRequest', (_req, _reply, done) => done())
+      if (only === 'empty-onresponse') app.addHook('onResponse', (_req, _reply, done) => done())
+      if (only === 'raw-close') {
+        const onClose = () => {}
+        app.addHook('onRequest', (_req, reply, done) => {
+          reply.raw.on('close', onClose)
+          done()
+        })
+      }
       if (only === 'empty-hooks') {
         app.addHook('onRequest', (_req, _reply, done) => done())
         app.addHook('onResponse', (_req, _reply, done) => done())
       }
       if (only === 'headers') {
-        // The three response headers the full stack adds, set by one hook: their cost alone.
         app.addHook('onRequest', (_req, reply, done) => {
-          reply.header('RateLimit-Policy', '"*";q=1000000000;w=1')
-          reply.header('RateLimit', '"*";r=999999999;t=1')
-          reply.header('Power-Mode', 'normal')
+          for (const k in THREE) reply.header(k, THREE[k])
+          done()
+        })
+      }
+      if (only === 'headers-raw' || only === 'headers-lower') {
+        // The same three headers set on the Node response, or through Fastify with lowercase names.
+        const lower = Object.fromEntries(Object.entries(THREE).map(([k, v]) => [k.toLowerCase(), v]))
+        app.addHook('onRequest', (_req, reply, done) => {
+          if (only === 'headers-raw') for (const k in THREE) reply.raw.setHeader(k, THREE[k] as string)
+          else for (const k in lower) reply.header(k, lower[k])
           done()
         })
       }
@@ -127,6 +166,19 @@ async function start(): Promise<number> {
   if (stack === 'cortex') {
     const c = cortexStack()
     const only = process.env.CORTEX_ONLY
+    if (only === 'empty') app.use((_ctx, next) => next())
+    if (only === 'headers') {
+      app.use((ctx, next) => {
+        ctx.set(THREE)
+        return next()
+      })
+    }
+    if (only === 'headers-raw') {
+      app.use((ctx, next) => {
+        for (const k in THREE) ctx.res.setHeader(k, THREE[k] as string)
+        return next()
+      })
+    }
     if (!only || only === 'slo') app.use(cortexKoa.sloTracking({ tracker: c.tracker }))
     if (!only || only === 'energy') app.use(cortexKoa.energyTracking({ meter: c.meter }))
     if (!only || only === 'rate') app.use(cortexKoa.rateLimit({ limiter: c.limiter }))
