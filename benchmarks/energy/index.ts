@@ -87,8 +87,14 @@ await compare('energy attribution: one startRequest/end pair (8 in flight, 16 ro
       // The caller's own timestamps (a request timer that ran anyway), advancing like a clock.
       let t = passedAt
       for (let i = 0; i < N; i += 8) {
-        for (let k = 0; k < 8; k++) ends[k] = meter.startRequest(routes[(i + k) & 15], (t += 0.003))
-        for (let k = 7; k >= 0; k--) ends[k]?.(undefined, (t += 0.003))
+        for (let k = 0; k < 8; k++) {
+          t += 0.003
+          ends[k] = meter.startRequest(routes[(i + k) & 15], t)
+        }
+        for (let k = 7; k >= 0; k--) {
+          t += 0.003
+          ends[k]?.(undefined, t)
+        }
       }
       passedAt = t
     },

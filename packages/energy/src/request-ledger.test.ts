@@ -194,7 +194,11 @@ describe('RequestLedger', () => {
     fc.assert(
       fc.property(
         fc.array(
-          fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 7 }), fc.integer({ min: 0, max: 300 })),
+          fc.tuple(
+            fc.integer({ min: 0, max: 3 }),
+            fc.integer({ min: 0, max: 7 }),
+            fc.integer({ min: 0, max: 300 }),
+          ),
           { minLength: 5, maxLength: 120, size: 'max' },
         ),
         fc.boolean(),
