@@ -254,6 +254,38 @@ describe('RequestLedger', () => {
     expect(ledger.routes()['GET /b']?.joules).toBeCloseTo(60, 12)
   })
 
+  it('property: counts each request under its own route, however names collide in the lookup cache', () => {
+    fc.assert(
+      fc.property(
+        // Names of few lengths and last characters, so they share cache lines; more names than routes kept.
+        fc.array(fc.integer({ min: 0, max: 119 }), { minLength: 1, maxLength: 400 }),
+        fc.boolean(),
+        (picks, copy) => {
+          const { ledger } = setup({ maxRoutes: 60 })
+          const names = Array.from(
+            { length: 120 },
+            (_, i) => `GET /r/${String.fromCharCode(97 + (i % 26))}${'x'.repeat(i % 3)}${i}`,
+          )
+          const expected = new Map<string, number>()
+          const kept: string[] = []
+          for (const pick of picks) {
+            const name = names[pick] as string
+            // A fresh string of the same text must find the same route.
+            ledger.startRequest(copy ? `${name} `.trimEnd() : name)()
+            if (!kept.includes(name) && kept.length < 60) kept.push(name)
+            const key = kept.includes(name) ? name : '__unmatched__'
+            expected.set(key, (expected.get(key) ?? 0) + 1)
+          }
+          const got = Object.fromEntries(
+            Object.entries(ledger.routes()).map(([route, r]) => [route, r.requests]),
+          )
+          expect(got).toEqual(Object.fromEntries(expected))
+        },
+      ),
+      { numRuns: 200 },
+    )
+  })
+
   it('a request that never learns its route ends under __unmatched__', () => {
     const { ledger, at } = setup()
     const end = ledger.startRequest()
