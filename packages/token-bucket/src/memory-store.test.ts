@@ -27,7 +27,7 @@ describe('memoryStore', () => {
     expect(store.stats()).toMatchObject({ keys: 3, evictions: 0, dropped: 1 })
     store.take('p', 'd', slow, T0 + 61_000, 1, out)
     expect(store.stats()).toMatchObject({ keys: 3, evictions: 1, dropped: 1 })
-    // a and b are equally close to full: the first in its set (a) goes.
+    // a and b are equally close to full: the first the clock hand reaches (a) goes.
     expect(store.take('p', 'a', slow, T0 + 61_000, 0).remaining).toBe(10)
     expect(store.take('p', 'b', slow, T0 + 61_000, 0).remaining).toBeLessThan(10)
   })
@@ -66,7 +66,7 @@ describe('memoryStore', () => {
   })
 
   it('a reset key frees its slot without hiding keys placed past it', () => {
-    // 16 slots in two sets of 8: keys whose home set is full go to the other one.
+    // Resets in the middle of index chains: the keys chained past them stay found.
     for (let round = 0; round < 20; round++) {
       const store = memoryStore({ maxKeys: 16 })
       const keys = Array.from({ length: 16 }, (_, i) => `${round}:${i}`)

@@ -1,23 +1,27 @@
 /**
- * The in-process store: a hash table of fixed-size sets in one Float64Array.
- * Each slot holds two numbers, side by side in one cache line: a 53-bit
- * fingerprint of (policy, key) and the key's GCRA "theoretical arrival time".
+ * The in-process store: a hash index over entries kept in the order they
+ * arrived. Each entry holds two numbers side by side in one Float64Array — a
+ * 53-bit fingerprint of (policy, key) and the key's GCRA "theoretical arrival
+ * time" — and an Int32Array links entries that share a bucket of the index.
  * Keys themselves are not kept — no string, no object and no timer per key,
  * nothing for the garbage collector to trace — so a decision costs one hash
- * of the key and, almost always, a scan of one set of 8 slots.
+ * of the key, one read of the index and, almost always, one entry.
  *
- * A key lives in the first set of its window (its home set and the next
- * PROBE_SETS - 1) that had room. The table starts small and doubles
- * (re-placing every slot from its fingerprint) when it is 3/4 full or a new
- * key's window is full, up to SLACK × maxKeys slots and never beyond; it
- * never holds more than maxKeys keys. Once it holds maxKeys keys (or its
- * window is full at the largest size), a new key replaces the slot of its
- * window whose bucket is closest to full: a bucket that has refilled carries
- * no information and is "dropped"; otherwise the one losing the least is
- * "evicted" and counted.
+ * Entries sit in arrival order (the layout of V8's own Map): clients that
+ * arrive together are served from neighbouring memory, where a table placed
+ * by hash would scatter every lookup across it. The index has a bucket per
+ * entry (rounded up to a power of two), so chains stay short.
+ *
+ * The entry arrays start small and double, up to maxKeys entries and never
+ * beyond; the store never holds more than maxKeys keys. Once it does, a new
+ * key takes the entry of a victim chosen by a clock hand sweeping the entries
+ * in order: within the next window of entries, a bucket that has refilled
+ * carries no information and is "dropped" at once; otherwise the one closest
+ * to full (losing the least) is "evicted" and counted. A reset key's entry is
+ * unlinked and reused by the next new key.
  *
  * Fingerprints come from a hash seeded at random per store, so clients cannot
- * aim at each other's slots; two distinct keys share a bucket only if their
+ * aim at each other's buckets; two distinct keys share a bucket only if their
  * 53-bit fingerprints are equal: for n keys, about n² / 2^54 such pairs are
  * expected (1 in 18,000 at a million keys), and such a pair is merely
  * limited together.
@@ -56,23 +60,19 @@ export interface MemoryStore extends RateLimitStore {
   clear(): void
 }
 
-/** Slots per set: 8 × 16 bytes, two cache lines. */
-const WAYS = 8
+/** Entries at first; the arrays double from here up to maxKeys. */
 const MIN_CAPACITY = 1024
 const MAX_NAMESPACES = 0xffff
-/** Fingerprint of a slot never used since the last growth or clear (real ones are ≥ 0). */
-const EMPTY = -1
-/** Fingerprint of a slot whose key was reset: free, but searches go on past it. */
+/** Fingerprint of an entry whose key was reset and which waits on the free list (real ones are ≥ 0). */
 const REMOVED = -2
-/** Sets a key may occupy: its home set and the next ones, so a full set does not evict early. */
-const PROBE_SETS = 32
-/** Slots per key at the bound: half again as many slots keeps windows short when the store is full. */
-const SLACK = 1.5
+/** End of a chain or of the free list. */
+const NONE = -1
+/** Live entries the eviction hand looks at before choosing the one closest to full. */
+const EVICTION_WINDOW = 32
 /** 2^21: the fingerprint is hash1 × 2^21 + 21 bits of hash2, exact in a double. */
 const LOW_BITS = 2_097_152
 const TWO_32 = 4_294_967_296
 const INV_LOW_BITS = 1 / LOW_BITS
-const INV_TWO_32 = 1 / TWO_32
 
 /** murmur3's finaliser: every input bit affects every output bit. */
 function fmix(h: number): number {
@@ -105,12 +105,21 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
 
   const seedA = randomSeed()
   const seedB = randomSeed()
-  /** The table never grows beyond this many slots; it holds at most maxKeys keys. */
-  const maxCapacity = Math.ceil((maxKeys * SLACK) / WAYS) * WAYS
-  let capacity = Math.min(maxCapacity, MIN_CAPACITY)
-  /** slots[2i] = fingerprint (EMPTY when free), slots[2i + 1] = theoretical arrival time. */
-  let slots = new Float64Array(capacity * 2).fill(EMPTY)
+  /** Entries the arrays hold now (doubling up to maxKeys). */
+  let capacity = Math.min(maxKeys, MIN_CAPACITY)
+  /** slots[2e] = fingerprint (REMOVED on the free list), slots[2e + 1] = theoretical arrival time. */
+  let slots = new Float64Array(capacity * 2)
+  /** The next entry in the same index bucket, or on the free list. */
+  let links = new Int32Array(capacity)
+  /** Per index bucket, its first entry (NONE when empty); a power of two ≥ capacity. */
+  let heads = new Int32Array(indexSizeFor(capacity)).fill(NONE)
+  let mask = heads.length - 1
+  /** Entries ever handed out (the high-water mark); those below it are live or on the free list. */
+  let used = 0
+  /** Reset entries waiting for a new key. */
+  let freeList = NONE
   let size = 0
+  let hand = 0
   let evictions = 0
   let dropped = 0
 
@@ -133,9 +142,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
 
   /**
    * The fingerprint of (namespace, key): 32 bits of a multiplicative hash
-   * over pairs of UTF-16 units (which also picks the set) and 21 bits of a
-   * rotate-and-add checksum of the same pairs, both seeded per store and
-   * finished with murmur3's mixer. One multiply per two characters.
+   * over pairs of UTF-16 units (which also picks the index bucket) and 21
+   * bits of a rotate-and-add checksum of the same pairs, both seeded per
+   * store and finished with murmur3's mixer. One multiply per two characters.
    */
   function fingerprint(ns: number, key: string): number {
     let a = seedA ^ Math.imul(ns + 1, 0x9e3779b1)
@@ -156,91 +165,105 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     return fmix(a ^ n) * LOW_BITS + (fmix(b ^ Math.imul(n, 0x85ebca77)) & (LOW_BITS - 1))
   }
 
-  /** The fingerprint's home set: the top bits of hash1, scaled to the number of sets. */
-  function homeSet(fp: number, setCount: number): number {
-    return Math.floor(Math.floor(fp * INV_LOW_BITS) * INV_TWO_32 * setCount)
+  /** The index bucket of a fingerprint: the low bits of hash1. */
+  function bucketOf(fp: number): number {
+    return (Math.floor(fp * INV_LOW_BITS) | 0) & mask
+  }
+
+  /** The entry holding `fp`, or NONE. */
+  function find(fp: number): number {
+    let e = heads[bucketOf(fp)] as number
+    while (e !== NONE && slots[2 * e] !== fp) e = links[e] as number
+    return e
+  }
+
+  /** Takes entry `e` out of its bucket's chain. */
+  function unlink(e: number): void {
+    const bucket = bucketOf(slots[2 * e] as number)
+    let at = heads[bucket] as number
+    if (at === e) {
+      heads[bucket] = links[e] as number
+      return
+    }
+    while (at !== NONE) {
+      const next = links[at] as number
+      if (next === e) {
+        links[at] = links[e] as number
+        return
+      }
+      at = next
+    }
+  }
+
+  /** Doubles the entry arrays (up to maxKeys) and rebuilds the index over them. */
+  function grow(): void {
+    const nextCapacity = Math.min(maxKeys, capacity * 2)
+    const nextSlots = new Float64Array(nextCapacity * 2)
+    nextSlots.set(slots)
+    const nextLinks = new Int32Array(nextCapacity)
+    nextLinks.set(links)
+    slots = nextSlots
+    links = nextLinks
+    capacity = nextCapacity
+    heads = new Int32Array(indexSizeFor(capacity)).fill(NONE)
+    mask = heads.length - 1
+    let free = NONE
+    for (let e = used - 1; e >= 0; e--) {
+      const fp = slots[2 * e] as number
+      if (fp === REMOVED) {
+        links[e] = free
+        free = e
+        continue
+      }
+      const bucket = bucketOf(fp)
+      links[e] = heads[bucket] as number
+      heads[bucket] = e
+    }
+    freeList = free
   }
 
   /**
-   * Where a fingerprint is, or may go, in `table` (of `cap` slots): its window
-   * is its home set and the next PROBE_SETS - 1 (wrapping around). A key
-   * always sits in the first set of its window that had room when it came,
-   * and slots are never emptied (only re-used or marked REMOVED), so a search
-   * stops at the first EMPTY slot.
-   *
-   * Sets `found` (the key's slot or -1), `free` (the first EMPTY or REMOVED
-   * slot of the window, or -1) and `victim` (the slot whose bucket is closest
-   * to full, for eviction).
+   * An entry for a new key when the store holds maxKeys keys: the clock hand
+   * sweeps the entries in order; within the next EVICTION_WINDOW, the first
+   * bucket that has refilled by `now` is dropped, else the one closest to
+   * full (the earliest arrival time) is evicted. The entry comes unlinked.
    */
-  function search(table: Float64Array, cap: number, fp: number): void {
-    const setCount = Math.ceil(cap / WAYS)
-    let set = homeSet(fp, setCount)
-    found = -1
-    free = -1
-    victim = -1
-    let victimTat = Number.POSITIVE_INFINITY
-    for (let probe = 0; probe < PROBE_SETS && probe < setCount; probe++) {
-      const first = set * WAYS
-      const end = Math.min(first + WAYS, cap)
-      for (let i = first; i < end; i++) {
-        const f = table[2 * i] as number
-        if (f === fp) {
-          found = i
-          return
-        }
-        if (f < 0) {
-          if (free === -1) free = i
-          if (f === EMPTY) return
-        } else {
-          const t = table[2 * i + 1] as number
-          if (t < victimTat) {
-            victimTat = t
-            victim = i
-          }
-        }
+  function victim(now: number): number {
+    let best = NONE
+    let bestTat = Number.POSITIVE_INFINITY
+    for (let seen = 0; seen < EVICTION_WINDOW; seen++) {
+      const e = hand
+      hand = hand + 1 === used ? 0 : hand + 1
+      const tat = slots[2 * e + 1] as number
+      if (tat <= now) {
+        dropped++
+        unlink(e)
+        return e
       }
-      set = set + 1 === setCount ? 0 : set + 1
+      if (tat < bestTat) {
+        bestTat = tat
+        best = e
+      }
     }
-  }
-  let found = -1
-  let free = -1
-  let victim = -1
-
-  /** Puts (fp, tat) in a free slot of its window, or replaces the victim when `evict`; false when full. */
-  function place(
-    table: Float64Array,
-    cap: number,
-    fp: number,
-    tat: number,
-    now: number,
-    evict: boolean,
-  ): boolean {
-    search(table, cap, fp)
-    let slot = free
-    if (slot !== -1) size++
-    else {
-      if (!evict || victim === -1) return false
-      slot = victim
-      if ((table[2 * slot + 1] as number) <= now) dropped++
-      else evictions++
-    }
-    table[2 * slot] = fp
-    table[2 * slot + 1] = tat
-    return true
+    evictions++
+    unlink(best)
+    return best
   }
 
-  /** Doubles the table (up to maxCapacity slots), re-placing every key from its fingerprint and forgetting REMOVED marks. */
-  function grow(now: number): void {
-    const nextCapacity = Math.min(maxCapacity, capacity * 2)
-    const next = new Float64Array(nextCapacity * 2).fill(EMPTY)
-    const old = slots
-    size = 0
-    for (let i = 0; i < capacity; i++) {
-      const fp = old[2 * i] as number
-      if (fp >= 0) place(next, nextCapacity, fp, old[2 * i + 1] as number, now, true)
+  /** An entry for a new key: a reset one, a new one (growing if needed), or a victim's. */
+  function allocate(now: number): number {
+    if (freeList !== NONE) {
+      const e = freeList
+      freeList = links[e] as number
+      size++
+      return e
     }
-    slots = next
-    capacity = nextCapacity
+    if (size < maxKeys) {
+      if (used === capacity) grow()
+      size++
+      return used++
+    }
+    return victim(now)
   }
 
   function take(
@@ -252,75 +275,40 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     out?: TokenBucketDecision,
   ): TokenBucketDecision {
     const fp = fingerprint(namespace(policy), key)
-    const table = slots
-    // The common case inline: the key in its home set, or an EMPTY slot there (so it is nowhere).
-    const first = homeSet(fp, Math.ceil(capacity / WAYS)) * WAYS
-    const end = Math.min(first + WAYS, capacity)
-    let slot = -1
-    let empty = -1
-    for (let i = first; i < end; i++) {
-      const f = table[2 * i] as number
-      if (f === fp) {
-        slot = i
-        break
-      }
-      if (f === EMPTY) {
-        empty = i
-        break
-      }
-    }
-    if (slot === -1 && empty === -1) {
-      search(table, capacity, fp)
-      slot = found
-    }
-    if (slot !== -1) {
-      const d = bucket.take(table[2 * slot + 1] as number, now, cost, out)
-      table[2 * slot + 1] = d.state
+    const e = find(fp)
+    if (e !== NONE) {
+      const d = bucket.take(slots[2 * e + 1] as number, now, cost, out)
+      slots[2 * e + 1] = d.state
       return d
     }
     const d = bucket.take(Number.NEGATIVE_INFINITY, now, cost, out)
     // A bucket still full after this call carries no information: keep nothing.
     if (!(d.state > now)) return d
-    if (size >= maxKeys) {
-      // At the bound: the new key replaces the bucket closest to full in its window.
-      if (empty !== -1) search(table, capacity, fp)
-      evictFor(fp, d.state, now)
-      return d
-    }
-    const growing = capacity < maxCapacity
-    if (empty !== -1 && !(growing && size >= capacity * 0.75)) {
-      table[2 * empty] = fp
-      table[2 * empty + 1] = d.state
-      size++
-      return d
-    }
-    // Grow while below the largest table and it is 3/4 full or the key's window has no room.
-    if (growing && (size >= capacity * 0.75 || free === -1)) grow(now)
-    while (!place(slots, capacity, fp, d.state, now, capacity >= maxCapacity)) grow(now)
+    const fresh = allocate(now)
+    slots[2 * fresh] = fp
+    slots[2 * fresh + 1] = d.state
+    const home = bucketOf(fp)
+    links[fresh] = heads[home] as number
+    heads[home] = fresh
     return d
   }
 
-  /** Puts a new key in place of the window's victim (after `search`), keeping the store at maxKeys keys. */
-  function evictFor(fp: number, tat: number, now: number): void {
-    let slot = victim
-    // A window with no key at all cannot happen at 80 % load; still, find one to keep the bound.
-    for (let i = 0; slot === -1 && i < capacity; i++) if ((slots[2 * i] as number) >= 0) slot = i
-    if ((slots[2 * slot + 1] as number) <= now) dropped++
-    else evictions++
-    slots[2 * slot] = fp
-    slots[2 * slot + 1] = tat
-  }
-
   function reset(policy: string, key: string): void {
-    search(slots, capacity, fingerprint(namespace(policy), key))
-    if (found === -1) return
-    slots[2 * found] = REMOVED
+    const e = find(fingerprint(namespace(policy), key))
+    if (e === NONE) return
+    unlink(e)
+    slots[2 * e] = REMOVED
+    links[e] = freeList
+    freeList = e
     size--
   }
 
   function clear(): void {
-    slots.fill(EMPTY)
+    heads.fill(NONE)
+    used = 0
     size = 0
+    hand = 0
+    freeList = NONE
   }
 
   return {
@@ -334,4 +322,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     clear,
     stats: () => ({ keys: size, evictions, dropped }),
   }
+}
+
+/** Index buckets for `capacity` entries: the next power of two, so a bucket is picked with a mask. */
+function indexSizeFor(capacity: number): number {
+  let n = 1
+  while (n < capacity) n *= 2
+  return n
 }
