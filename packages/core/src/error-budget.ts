@@ -409,10 +409,14 @@ export class WindowedCounter {
     // walk back from head. Counting steps, not slot indices, keeps the loop finite
     // for timestamps so large that index + 1 rounds to itself.
     const count = k - (slot - this.head)
+    // One ring index, then a decrement per step: `%` on a slot index (a double) is a
+    // floating-point remainder, and a 30-day window of 5-minute slots has 8,640 of them.
+    let i = this.ring(this.head)
+    const last = this.slotCount - 1
     for (let j = 0; j < count; j++) {
-      const i = this.ring(this.head - j)
       good += this.good[i] as number
       total += this.total[i] as number
+      i = i === 0 ? last : i - 1
     }
     return { good, total }
   }
