@@ -45,7 +45,7 @@ export function energyTracking({ meter }: EnergyTrackingOptions): Middleware {
     this[kEnd] = undefined
     const ctx = contextOf(this)
     const route = ctx === undefined ? undefined : routeOf(ctx)
-    end(route === undefined ? UNMATCHED_ROUTE : nameOf((ctx as Context).method, route))
+    end(route === undefined ? UNMATCHED_ROUTE : nameOf((ctx as Context).req.method as string, route))
   })
   // Synchronous: no promise and no await added to the request.
   return (ctx, next) => {

@@ -49,7 +49,7 @@ export function rateLimit(options: RateLimitOptions): Middleware {
   return function cortexRateLimit(ctx, next) {
     const plan = handler.handle(ctx, {
       info: requestInfo(ctx),
-      headers: ctx.headers,
+      headers: ctx.req.headers,
       trustProxy: ctx.app.proxy,
     })
     if (plan === undefined) return next()

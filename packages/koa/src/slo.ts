@@ -58,7 +58,7 @@ export function sloTracking({ tracker }: SloTrackingOptions): Middleware {
     if (start === undefined || ctx === undefined || !this.writableEnded) return
     const end = tracker.now()
     tracker.record({
-      method: ctx.method,
+      method: ctx.req.method as string,
       route: routeOf(ctx),
       statusCode: this.statusCode,
       durationMs: end - start,
