@@ -6,7 +6,7 @@ import { createRateLimiter } from '@cortex/token-bucket'
 import Fastify from 'fastify'
 import { describe, expect, it } from 'vitest'
 import { energyTracking, rateLimit, sloTracking } from './index.js'
-import { installSteps } from './pipeline.js'
+import { installStep, REPLIED } from './pipeline.js'
 
 const slos = defineSlos({
   service: 't',
@@ -41,7 +41,7 @@ describe('the step pipeline behind every plugin', () => {
     tracker.close()
   })
 
-  it('logs a close step that throws, runs the others, and keeps serving', async () => {
+  it("logs a close step that throws, still runs the other plugins' close steps, and keeps serving", async () => {
     const errors: unknown[] = []
     const app = Fastify({
       logger: {
@@ -50,18 +50,16 @@ describe('the step pipeline behind every plugin', () => {
       },
     })
     let closed = 0
-    installSteps(app, [
-      {
-        close() {
-          throw new Error('boom')
-        },
+    installStep(app, {
+      close() {
+        throw new Error('boom')
       },
-      {
-        close() {
-          closed++
-        },
+    })
+    installStep(app, {
+      close() {
+        closed++
       },
-    ])
+    })
     app.get('/x', async () => ({ ok: true }))
     for (let i = 0; i < 3; i++) expect((await app.inject({ method: 'GET', url: '/x' })).statusCode).toBe(200)
     expect(closed).toBe(3)
@@ -70,33 +68,31 @@ describe('the step pipeline behind every plugin', () => {
     await app.close()
   })
 
-  it('runs start steps in order, waits for a promise, and stops at one that replied', async () => {
+  it('runs the plugins in order, waits for a step that returns a promise, and stops at one that replied', async () => {
     const order: string[] = []
     const app = Fastify()
-    installSteps(app, [
-      {
-        start() {
-          order.push('a')
-          return undefined
-        },
+    installStep(app, {
+      start() {
+        order.push('a')
+        return undefined
       },
-      {
-        start: async (request, reply) => {
-          order.push('b')
-          if (request.url === '/stop') {
-            reply.code(418).send({ stopped: true })
-            return (await import('./pipeline.js')).REPLIED
-          }
-          return undefined
-        },
+    })
+    installStep(app, {
+      start: async (request, reply) => {
+        order.push('b')
+        if (request.url === '/stop') {
+          reply.code(418).send({ stopped: true })
+          return REPLIED
+        }
+        return undefined
       },
-      {
-        start() {
-          order.push('c')
-          return undefined
-        },
+    })
+    installStep(app, {
+      start() {
+        order.push('c')
+        return undefined
       },
-    ])
+    })
     app.get('/go', async () => ({ ok: true }))
     app.get('/stop', async () => ({ ok: true }))
     expect((await app.inject({ method: 'GET', url: '/go' })).statusCode).toBe(200)
@@ -108,7 +104,7 @@ describe('the step pipeline behind every plugin', () => {
     await app.close()
   })
 
-  it('starts no later step once the client has left while a step waited, and closes once', async () => {
+  it('closes at once a step whose hook runs after the client has left', async () => {
     const app = Fastify()
     let release: () => void = () => {}
     const waited = new Promise<void>((r) => {
@@ -119,23 +115,24 @@ describe('the step pipeline behind every plugin', () => {
     const reached = new Promise<void>((r) => {
       arrived = r
     })
-    installSteps(app, [
-      {
-        start() {
-          arrived()
-          return waited.then(() => undefined)
-        },
-        close() {
-          events.push('close')
-        },
+    installStep(app, {
+      start() {
+        arrived()
+        return waited.then(() => undefined)
       },
-      {
-        start() {
-          events.push('late start')
-          return undefined
-        },
+      close() {
+        events.push('close first')
       },
-    ])
+    })
+    installStep(app, {
+      start() {
+        events.push('start second')
+        return undefined
+      },
+      close() {
+        events.push('close second')
+      },
+    })
     app.get('/x', async () => ({ ok: true }))
     await app.listen({ port: 0, host: '127.0.0.1' })
     const { port } = app.server.address() as AddressInfo
@@ -143,11 +140,12 @@ describe('the step pipeline behind every plugin', () => {
     req.on('error', () => {})
     req.end()
     await reached
-    req.destroy() // the client leaves while the first step waits
+    req.destroy() // the client leaves while the first plugin's step waits
     await new Promise((r) => setTimeout(r, 100))
     release()
     await new Promise((r) => setTimeout(r, 50))
-    expect(events).toEqual(['close'])
+    // 'close' came and went before the second hook ran: its step is closed right after it starts.
+    expect(events).toEqual(['close first', 'start second', 'close second'])
     await app.close()
   })
 })

@@ -1,8 +1,8 @@
 /**
- * How every @cortex Fastify plugin hooks into a request: its work is a list
- * of steps run by one `onRequest` hook, and what must happen when the
- * exchange ends runs from one listener on the response's 'close' event — a
- * function shared by every response, with no closure per request.
+ * How every @cortex Fastify plugin hooks into a request: its step's start
+ * runs in one `onRequest` hook, and what must happen when the exchange ends
+ * runs from one listener on the response's 'close' event — a function shared
+ * by every response, with no closure per request.
  *
  * Why not `onResponse`: Fastify charges for an `onResponse` hook about as
  * much as all of a plugin's own work, and it does not cover every request:
@@ -21,11 +21,11 @@ export type Replied = typeof REPLIED
 export type StepResult = undefined | Replied | PromiseLike<undefined | Replied>
 
 export interface Step {
-  /** Runs in `onRequest`, after the steps before it. */
+  /** Runs in `onRequest`. */
   start?: (request: FastifyRequest, reply: FastifyReply) => StepResult
   /**
    * Runs once when the response closes (sent, or the client went away),
-   * even when an earlier step refused the request before this one started:
+   * even when another plugin refused the request before this step started:
    * it must check its own per-request state.
    */
   close?: (request: FastifyRequest, res: ServerResponse) => void
@@ -34,70 +34,57 @@ export interface Step {
 const kRequest = Symbol('cortex.request')
 type TaggedResponse = ServerResponse & { [kRequest]?: FastifyRequest }
 
-/** Adds one `onRequest` hook (and, if a step needs it, one 'close' listener per response) running `steps` in order. */
-export function installSteps(app: FastifyInstance, steps: readonly Step[]): void {
-  const starts = steps.flatMap((s) => (s.start ? [s.start] : []))
-  const closes = steps.flatMap((s) => (s.close ? [s.close] : []))
-
+/** Adds one `onRequest` hook running `step.start` and, if the step has a `close`, one 'close' listener per response. */
+export function installStep(app: FastifyInstance, { start, close }: Step): void {
   // One function for every response: no closure per request. The request is found on the
-  // response itself (the property is never cleared, so several pipelines may share it).
+  // response itself (the property is never cleared, so several plugins may share it).
   function onClose(this: TaggedResponse): void {
     const request = this[kRequest]
-    if (request === undefined) return
-    for (const close of closes) {
-      try {
-        close(request, this)
-      } catch (err) {
-        // Nothing may throw into the socket's event: report it and go on with the others.
-        request.log.error({ err }, '@cortex/fastify: a response-close step failed')
-      }
+    if (request === undefined || close === undefined) return
+    try {
+      close(request, this)
+    } catch (err) {
+      // Nothing may throw into the socket's event: report it instead.
+      request.log.error({ err }, '@cortex/fastify: a response-close step failed')
     }
-  }
-
-  function run(
-    from: number,
-    request: FastifyRequest,
-    reply: FastifyReply,
-    done: HookHandlerDoneFunction,
-  ): void {
-    for (let i = from; i < starts.length; i++) {
-      let result: StepResult
-      try {
-        result = (starts[i] as NonNullable<Step['start']>)(request, reply)
-      } catch (err) {
-        done(err as Error)
-        return
-      }
-      if (result === undefined) continue
-      if (result === REPLIED) return
-      const next = i + 1
-      result.then(
-        (settled) => {
-          if (settled === REPLIED) return
-          // The client left while this step waited: 'close' has come and gone, so later steps
-          // would start work that nothing ends. Let Fastify finish the request without them.
-          if (reply.raw.closed) done()
-          else run(next, request, reply, done)
-        },
-        (err: unknown) => done(err as Error),
-      )
-      return
-    }
-    done()
   }
 
   // A callback-style hook: no promise per request.
   app.addHook('onRequest', (request, reply, done) => {
-    if (closes.length === 0) {
-      run(0, request, reply, done)
-      return
+    let closed = false
+    if (close !== undefined) {
+      const res = reply.raw as TaggedResponse
+      res[kRequest] = request
+      // Already closed (the client left before this hook ran): 'close' will not come again.
+      closed = res.closed
+      if (!closed) res.on('close', onClose)
     }
-    const res = reply.raw as TaggedResponse
-    res[kRequest] = request
-    // Already closed (the client left before the hooks ran): 'close' will not come again.
-    const closed = res.closed
-    if (!closed) res.on('close', onClose)
-    run(0, request, reply, done)
-    if (closed) onClose.call(res)
+    begin(start, request, reply, done)
+    if (closed) onClose.call(reply.raw)
   })
+}
+
+/** Runs a step's start and tells Fastify to go on, unless the step replied itself. */
+function begin(
+  start: Step['start'],
+  request: FastifyRequest,
+  reply: FastifyReply,
+  done: HookHandlerDoneFunction,
+): void {
+  let result: StepResult
+  try {
+    result = start?.(request, reply)
+  } catch (err) {
+    done(err as Error)
+    return
+  }
+  if (result === undefined) done()
+  else if (result !== REPLIED) {
+    result.then(
+      (settled) => {
+        if (settled !== REPLIED) done()
+      },
+      (err: unknown) => done(err as Error),
+    )
+  }
 }

@@ -8,7 +8,7 @@
 import { checkMethods } from '@cortex/core'
 import type { PowerModeController } from '@cortex/low-power'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { installSteps, REPLIED, type Step } from './pipeline.js'
+import { installStep, REPLIED, type Step } from './pipeline.js'
 import { cortexPlugin } from './plugin.js'
 
 declare module 'fastify' {
@@ -92,5 +92,5 @@ export function powerModeStep(
 export const powerMode = cortexPlugin<PowerModeOptions>(
   '@cortex/fastify/power-mode',
   (options) => checkPowerController(options?.controller, 'powerMode'),
-  (app, { controller, header = 'Power-Mode' }) => installSteps(app, [powerModeStep(app, controller, header)]),
+  (app, { controller, header = 'Power-Mode' }) => installStep(app, powerModeStep(app, controller, header)),
 )

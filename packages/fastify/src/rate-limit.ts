@@ -7,7 +7,7 @@
 import { CortexConfigError } from '@cortex/core'
 import type { RateLimiter, RateLimitHandlerOptions, RateLimitPlan } from '@cortex/token-bucket'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { installSteps, REPLIED, type Replied, type Step } from './pipeline.js'
+import { installStep, REPLIED, type Replied, type Step } from './pipeline.js'
 import { cortexPlugin } from './plugin.js'
 import { decorateRoute, requestInfo } from './request-info.js'
 
@@ -83,6 +83,6 @@ export const rateLimit = cortexPlugin<RateLimitOptions>(
   },
   (app, options) => {
     const { limiter, ...handlerOptions } = options
-    installSteps(app, [rateLimitStep(app, limiter, handlerOptions)])
+    installStep(app, rateLimitStep(app, limiter, handlerOptions))
   },
 )
