@@ -12,6 +12,7 @@
  */
 import { CortexConfigError } from './errors.js'
 import { checkKnownKeys, checkNumber, checkObject, checkOneOf } from './validate.js'
+import { withGetters } from './with-getters.js'
 
 const JOULES_PER_KWH = 3_600_000
 const BYTES_PER_GB = 1024 ** 3
@@ -110,33 +111,33 @@ export function createPowerIntegrator(): PowerIntegrator {
   let lastTimeMs = Number.NaN
   let lastWatts = 0
 
-  return {
-    add(timeMs: number, watts: number): number {
-      if (!Number.isFinite(timeMs) || !Number.isFinite(watts) || watts < 0) return joules
-      if (Number.isNaN(lastTimeMs)) {
+  return withGetters(
+    {
+      add(timeMs: number, watts: number): number {
+        if (!Number.isFinite(timeMs) || !Number.isFinite(watts) || watts < 0) return joules
+        if (Number.isNaN(lastTimeMs)) {
+          lastTimeMs = timeMs
+          lastWatts = watts
+          return joules
+        }
+        if (timeMs < lastTimeMs) return joules
+        // Halve before adding so two huge-but-finite readings do not overflow.
+        const added = (lastWatts / 2 + watts / 2) * ((timeMs - lastTimeMs) / 1000)
+        const total = joules + added
+        if (!Number.isFinite(total)) return joules
+        joules = total
         lastTimeMs = timeMs
         lastWatts = watts
         return joules
-      }
-      if (timeMs < lastTimeMs) return joules
-      // Halve before adding so two huge-but-finite readings do not overflow.
-      const added = (lastWatts / 2 + watts / 2) * ((timeMs - lastTimeMs) / 1000)
-      const total = joules + added
-      if (!Number.isFinite(total)) return joules
-      joules = total
-      lastTimeMs = timeMs
-      lastWatts = watts
-      return joules
+      },
+      reset() {
+        joules = 0
+        lastTimeMs = Number.NaN
+        lastWatts = 0
+      },
     },
-    get joules() {
-      return joules
-    },
-    reset() {
-      joules = 0
-      lastTimeMs = Number.NaN
-      lastWatts = 0
-    },
-  }
+    { joules: () => joules },
+  )
 }
 
 /**

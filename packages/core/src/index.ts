@@ -77,3 +77,4 @@ export {
   parseDuration,
   parseOptionalDuration,
 } from './validate.js'
+export { withGetters } from './with-getters.js'

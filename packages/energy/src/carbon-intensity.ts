@@ -5,7 +5,7 @@
  * value and are counted). Default: the world average from the same data set,
  * reported as such.
  */
-import { CortexConfigError, describeValue } from '@cortex/core'
+import { CortexConfigError, describeValue, withGetters } from '@cortex/core'
 import { averageIntensity } from '@tgwf/co2/data'
 
 /** How the intensity option may be given. */
@@ -144,31 +144,31 @@ function functionProvider(fn: (nowMs: number) => number | Promise<number>): Inte
     lastError = err instanceof Error ? err.message : String(err)
   }
 
-  return {
-    get gramsPerKWh() {
-      return value
-    },
-    info() {
-      const info: CarbonIntensityInfo = { gramsPerKWh: value, source: 'function', failures }
-      if (!good) info.dataset = `${INTENSITY_DATASET}: world average until your function answers`
-      if (lastError !== undefined) info.lastError = lastError
-      return info
-    },
-    refresh(nowMs: number): Promise<void> {
-      if (pending === undefined) {
-        let call: Promise<void>
-        try {
-          call = Promise.resolve(fn(nowMs)).then(accept, reject)
-        } catch (err) {
-          reject(err)
-          call = Promise.resolve()
+  return withGetters(
+    {
+      info() {
+        const info: CarbonIntensityInfo = { gramsPerKWh: value, source: 'function', failures }
+        if (!good) info.dataset = `${INTENSITY_DATASET}: world average until your function answers`
+        if (lastError !== undefined) info.lastError = lastError
+        return info
+      },
+      refresh(nowMs: number): Promise<void> {
+        if (pending === undefined) {
+          let call: Promise<void>
+          try {
+            call = Promise.resolve(fn(nowMs)).then(accept, reject)
+          } catch (err) {
+            reject(err)
+            call = Promise.resolve()
+          }
+          pending = call.finally(() => {
+            pending = undefined
+          })
         }
-        pending = call.finally(() => {
-          pending = undefined
-        })
-      }
-      // Wait for an answer that is ready now (sync or already resolved), not for the network.
-      return Promise.race([pending, new Promise<void>((resolve) => setImmediate(resolve))])
+        // Wait for an answer that is ready now (sync or already resolved), not for the network.
+        return Promise.race([pending, new Promise<void>((resolve) => setImmediate(resolve))])
+      },
     },
-  }
+    { gramsPerKWh: () => value },
+  )
 }

@@ -17,6 +17,7 @@ import {
   parseDuration,
   parseOptionalDuration,
   registerCollector,
+  withGetters,
 } from '@cortex/core'
 import { type Batcher, type BatchKnob, createBatcher } from './batcher.js'
 import { ConcurrencyGate, type GateStats, QueueFullError } from './concurrency-gate.js'
@@ -364,19 +365,8 @@ export function createPowerModeController<M extends string>(
     return current.name as M
   }
 
-  const controller: PowerModeController<M> = {
-    get mode() {
-      return current.name as M
-    },
-    get knobs() {
-      return current.knobs
-    },
-    get config() {
-      return current.config
-    },
-    get override() {
-      return override
-    },
+  // Built without getters, which would put the object in V8's slow dictionary mode (see withGetters).
+  const methods = {
     set(mode, setOptions = {}) {
       if (!modes.has(mode))
         throw new CortexConfigError('mode', mode, `one of the modes (${names.join(', ')})`, 'power.set')
@@ -459,7 +449,13 @@ export function createPowerModeController<M extends string>(
       if (handle !== undefined) timers.clearInterval(handle)
       for (const t of triggers) t.close?.()
     },
-  }
+  } satisfies Omit<PowerModeController<M>, 'mode' | 'knobs' | 'config' | 'override'>
+  const controller: PowerModeController<M> = withGetters(methods, {
+    mode: () => current.name as M,
+    knobs: () => current.knobs,
+    config: () => current.config,
+    override: () => override,
+  })
 
   for (const limiter of limiters) applyScale(limiter)
 

@@ -3,7 +3,13 @@
  * (power budget, carbon intensity): a reading function plus @cortex/core's
  * hysteresis. The controller applies the dwell time across all triggers.
  */
-import { CortexConfigError, checkNumber, createHysteresis, type HysteresisState } from '@cortex/core'
+import {
+  CortexConfigError,
+  checkNumber,
+  createHysteresis,
+  type HysteresisState,
+  withGetters,
+} from '@cortex/core'
 import type { PowerModeTrigger } from './trigger.js'
 
 export interface ThresholdTriggerOptions {
@@ -42,20 +48,20 @@ export function thresholdTrigger(
   const mode = options.mode ?? 'low'
   let state: HysteresisState = hysteresis.initial(false)
   let failures = 0
-  return {
-    name: options.name,
-    get failures() {
-      return failures
+  return withGetters(
+    {
+      name: options.name,
+      async evaluate(now: number) {
+        let signal = Number.NaN
+        try {
+          signal = await options.read()
+        } catch {
+          failures++
+        }
+        state = hysteresis.step(state, now, typeof signal === 'number' ? signal : Number.NaN)
+        return state.active ? mode : undefined
+      },
     },
-    async evaluate(now) {
-      let signal = Number.NaN
-      try {
-        signal = await options.read()
-      } catch {
-        failures++
-      }
-      state = hysteresis.step(state, now, typeof signal === 'number' ? signal : Number.NaN)
-      return state.active ? mode : undefined
-    },
-  }
+    { failures: () => failures },
+  )
 }

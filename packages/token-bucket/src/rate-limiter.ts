@@ -19,6 +19,7 @@ import {
   type RequestInfo,
   type TokenBucket,
   type TokenBucketDecision,
+  withGetters,
 } from '@cortex/core'
 import { apiKeyFromHeaders, type ClientAddressKeyOptions, clientAddressKey } from './client-key.js'
 import { NEVER_SECONDS, type RateLimitDecision } from './decision.js'
@@ -988,21 +989,21 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     })
   }
 
-  return {
-    policies: descriptions,
-    headerFormat: defaultFormat,
-    get rateScale() {
-      return scale
-    },
-    consume,
-    peek,
-    reset,
-    wait,
-    policyFor: (method, path) => matcher.match(method, path)?.d.name,
-    check,
-    responseFor,
-    handler,
-    setRateScale,
-    close,
-  }
+  return withGetters(
+    {
+      policies: descriptions,
+      headerFormat: defaultFormat,
+      consume,
+      peek,
+      reset,
+      wait,
+      policyFor: (method, path) => matcher.match(method, path)?.d.name,
+      check,
+      responseFor,
+      handler,
+      setRateScale,
+      close,
+    } satisfies Omit<RateLimiter, 'rateScale'>,
+    { rateScale: () => scale },
+  )
 }
