@@ -1,4 +1,5 @@
 import { createTokenBucket, type TokenBucketDecision } from '@cortex/core'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { memoryStore } from './memory-store.js'
 
@@ -83,6 +84,45 @@ describe('memoryStore', () => {
       for (let i = 0; i < 8; i++) store.take('p', `${round}:new${i}`, slow, T0, 1, out)
       expect(store.stats()).toMatchObject({ keys: 16, evictions: 0 })
     }
+  })
+
+  it('agrees with a Map under any mix of takes and resets, with the index 80 % full', () => {
+    // 819 keys fill a 1,024-slot index to its load limit: long probe runs,
+    // so removals shift slots back across clusters and wrap around the end.
+    const maxKeys = 819
+    const op = fc.record({
+      key: fc.integer({ min: 0, max: maxKeys - 1 }),
+      reset: fc.boolean(),
+      cost: fc.integer({ min: 1, max: 3 }),
+    })
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 3000 }), (ops) => {
+        const store = memoryStore({ maxKeys })
+        const model = new Map<number, number>()
+        // Every key present first, so the index runs at its fullest.
+        for (let k = 0; k < maxKeys; k++) {
+          store.take('p', `key-${k}`, slow, T0, 1, out)
+          model.set(k, 9)
+        }
+        for (const { key, reset, cost } of ops) {
+          if (reset) {
+            store.reset('p', `key-${key}`)
+            model.delete(key)
+            continue
+          }
+          const left = model.get(key) ?? 10
+          const d = store.take('p', `key-${key}`, slow, T0, cost, out)
+          expect(d.allowed).toBe(cost <= left)
+          if (cost <= left) model.set(key, left - cost)
+        }
+        expect(store.size).toBe([...model.values()].filter((v) => v < 10).length)
+        expect(store.stats()).toMatchObject({ evictions: 0, dropped: 0 })
+        for (let k = 0; k < maxKeys; k++) {
+          expect(store.take('p', `key-${k}`, slow, T0, 0).remaining).toBe(model.get(k) ?? 10)
+        }
+      }),
+      { numRuns: 40 },
+    )
   })
 
   it('grows by doubling but never holds more than maxKeys, whatever the bound', () => {

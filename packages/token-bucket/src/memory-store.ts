@@ -1,30 +1,36 @@
 /**
- * The in-process store: a hash index over entries kept in the order they
- * arrived. Each entry holds two numbers side by side in one Float64Array — a
- * 53-bit fingerprint of (policy, key) and the key's GCRA "theoretical arrival
- * time" — and an Int32Array links entries that share a bucket of the index.
- * Keys themselves are not kept — no string, no object and no timer per key,
- * nothing for the garbage collector to trace — so a decision costs one hash
- * of the key, one read of the index and, almost always, one entry.
+ * The in-process store: entries kept in the order they arrived, found
+ * through a compact open-addressing index.
  *
- * Entries sit in arrival order (the layout of V8's own Map): clients that
- * arrive together are served from neighbouring memory, where a table placed
- * by hash would scatter every lookup across it. The index has a bucket per
- * entry (rounded up to a power of two), so chains stay short.
+ * - Each entry holds two numbers side by side in one Float64Array: a 53-bit
+ *   fingerprint of (policy, key) and the key's GCRA "theoretical arrival
+ *   time". Keys themselves are not kept — no string, no object and no timer
+ *   per key, nothing for the garbage collector to trace.
+ * - Entries sit in arrival order (the layout of V8's own Map): clients that
+ *   arrive together are served from neighbouring memory.
+ * - The index is an Int32Array probed linearly: each slot holds an entry
+ *   number and, in its spare high bits, a tag of the fingerprint, so a probe
+ *   that meets another key's slot almost never reads that entry; the probe
+ *   steps to the neighbouring slot, in the same cache line. At 4 bytes a
+ *   slot the index stays small enough to sit in a core's cache where a
+ *   table of whole entries would not, so a decision costs one hash of the
+ *   key, one index read and one entry.
  *
  * The entry arrays start small and double, up to maxKeys entries and never
  * beyond; the store never holds more than maxKeys keys. Once it does, a new
  * key takes the entry of a victim chosen by a clock hand sweeping the entries
  * in order: within the next window of entries, a bucket that has refilled
  * carries no information and is "dropped" at once; otherwise the one closest
- * to full (losing the least) is "evicted" and counted. A reset key's entry is
- * unlinked and reused by the next new key.
+ * to full (losing the least) is "evicted" and counted. A removed key's index
+ * slot is closed by shifting back the slots probed past it (no tombstones,
+ * so lookups never slow down with churn) and its entry is reused by the next
+ * new key.
  *
  * Fingerprints come from a hash seeded at random per store, so clients cannot
- * aim at each other's buckets; two distinct keys share a bucket only if their
- * 53-bit fingerprints are equal: for n keys, about n² / 2^54 such pairs are
- * expected (1 in 18,000 at a million keys), and such a pair is merely
- * limited together.
+ * aim at each other's buckets or probe sequences; two distinct keys share a
+ * bucket only if their 53-bit fingerprints are equal: for n keys, about
+ * n² / 2^54 such pairs are expected (1 in 18,000 at a million keys), and such
+ * a pair is merely limited together.
  */
 import {
   checkKnownKeys,
@@ -32,6 +38,7 @@ import {
   checkObject,
   type TokenBucket,
   type TokenBucketDecision,
+  withGetters,
 } from '@cortex/core'
 import type { RateLimitStore, StoreStats } from './store.js'
 
@@ -63,12 +70,14 @@ export interface MemoryStore extends RateLimitStore {
 /** Entries at first; the arrays double from here up to maxKeys. */
 const MIN_CAPACITY = 1024
 const MAX_NAMESPACES = 0xffff
-/** Fingerprint of an entry whose key was reset and which waits on the free list (real ones are ≥ 0). */
+/** Fingerprint of an entry whose key was removed and which waits on the free list (real ones are ≥ 0). */
 const REMOVED = -2
-/** End of a chain or of the free list. */
+/** End of the free list. */
 const NONE = -1
 /** Live entries the eviction hand looks at before choosing the one closest to full. */
 const EVICTION_WINDOW = 32
+/** Most index slots in use, as a fraction: linear probing stays short below it. */
+const MAX_LOAD = 0.8
 /** 2^21: the fingerprint is hash1 × 2^21 + 21 bits of hash2, exact in a double. */
 const LOW_BITS = 2_097_152
 const TWO_32 = 4_294_967_296
@@ -84,6 +93,13 @@ function fmix(h: number): number {
 function randomSeed(): number {
   const c = (globalThis as { crypto?: { getRandomValues(a: Uint32Array): Uint32Array } }).crypto
   return c ? (c.getRandomValues(new Uint32Array(1))[0] as number) : (Math.random() * TWO_32) >>> 0
+}
+
+/** Index slots for `entries` entries: a power of two at most MAX_LOAD full, so a slot is picked with a mask. */
+function indexSizeFor(entries: number): number {
+  let n = 1024
+  while (n * MAX_LOAD < entries) n *= 2
+  return n
 }
 
 /**
@@ -105,23 +121,28 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
 
   const seedA = randomSeed()
   const seedB = randomSeed()
+  // An index slot holds (tag << entryBits) | (entry + 1); 0 is a free slot.
+  let entryBits = 1
+  while (2 ** entryBits <= maxKeys) entryBits++
+  const entryMask = 2 ** entryBits - 1
+  const tagMask = 2 ** Math.min(21, 31 - entryBits) - 1
+
   /** Entries the arrays hold now (doubling up to maxKeys). */
   let capacity = Math.min(maxKeys, MIN_CAPACITY)
-  /** slots[2e] = fingerprint (REMOVED on the free list), slots[2e + 1] = theoretical arrival time. */
-  let slots = new Float64Array(capacity * 2)
-  /** The next entry in the same index bucket, or on the free list. */
-  let links = new Int32Array(capacity)
-  /** Per index bucket, its first entry (NONE when empty); a power of two ≥ capacity. */
-  let heads = new Int32Array(indexSizeFor(capacity)).fill(NONE)
-  let mask = heads.length - 1
+  /** entries[2e] = fingerprint (REMOVED on the free list), entries[2e + 1] = theoretical arrival time. */
+  let entries = new Float64Array(capacity * 2)
+  let index = new Int32Array(indexSizeFor(capacity))
+  let mask = index.length - 1
   /** Entries ever handed out (the high-water mark); those below it are live or on the free list. */
   let used = 0
-  /** Reset entries waiting for a new key. */
+  /** Removed entries waiting for a new key, chained through their state field. */
   let freeList = NONE
   let size = 0
   let hand = 0
   let evictions = 0
   let dropped = 0
+  /** The last fingerprint computed: [hash1, 21 bits of hash2] (a typed array, so no number is boxed). */
+  const hash = new Uint32Array(2)
 
   const namespaces = new Map<string, number>()
   let lastName: string | undefined
@@ -141,104 +162,121 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
   }
 
   /**
-   * The fingerprint of (namespace, key): 32 bits of a multiplicative hash
-   * over pairs of UTF-16 units (which also picks the index bucket) and 21
-   * bits of a rotate-and-add checksum of the same pairs, both seeded per
-   * store and finished with murmur3's mixer. One multiply per two characters.
+   * Fingerprints (namespace, key) into `hash`: 32 bits of a multiplicative
+   * hash over the UTF-16 units (which also picks the home slot) and 21
+   * bits of a rotate-and-add checksum of the same units (which also gives the
+   * tag), both seeded per store and finished with murmur3's mixer. One
+   * multiply per character.
    */
-  function fingerprint(ns: number, key: string): number {
+  function fingerprint(ns: number, key: string): void {
     let a = seedA ^ Math.imul(ns + 1, 0x9e3779b1)
     let b = seedB ^ ns
     const n = key.length
-    let i = 0
-    for (; i + 1 < n; i += 2) {
-      const w = key.charCodeAt(i) | (key.charCodeAt(i + 1) << 16)
-      a = Math.imul(a ^ w, 0x01000193)
-      b = (b + w) | 0
+    for (let i = 0; i < n; i++) {
+      const c = key.charCodeAt(i)
+      a = Math.imul(a ^ c, 0x01000193)
+      b = (b + c) | 0
       b = (b << 7) | (b >>> 25)
     }
-    if (i < n) {
-      const w = key.charCodeAt(i)
-      a = Math.imul(a ^ w, 0x01000193)
-      b = (b + w) | 0
-    }
-    return fmix(a ^ n) * LOW_BITS + (fmix(b ^ Math.imul(n, 0x85ebca77)) & (LOW_BITS - 1))
+    hash[0] = fmix(a ^ n)
+    hash[1] = fmix(b ^ Math.imul(n, 0x85ebca77)) & (LOW_BITS - 1)
   }
 
-  /** The index bucket of a fingerprint: the low bits of hash1. */
-  function bucketOf(fp: number): number {
+  /** The home index slot of a stored fingerprint: the low bits of hash1. */
+  function homeOf(fp: number): number {
     return (Math.floor(fp * INV_LOW_BITS) | 0) & mask
   }
-
-  /** The entry holding `fp`, or NONE. */
-  function find(fp: number): number {
-    let e = heads[bucketOf(fp)] as number
-    while (e !== NONE && slots[2 * e] !== fp) e = links[e] as number
-    return e
+  /** The index tag of a stored fingerprint. */
+  function tagOf(fp: number): number {
+    return (fp % LOW_BITS) & tagMask
   }
 
-  /** Takes entry `e` out of its bucket's chain. */
-  function unlink(e: number): void {
-    const bucket = bucketOf(slots[2 * e] as number)
-    let at = heads[bucket] as number
-    if (at === e) {
-      heads[bucket] = links[e] as number
-      return
+  /** The index slot of the fingerprint in `hash`, or, when absent, the free slot that ends its probe (as -1 - slot). */
+  function find(): number {
+    const h1 = hash[0] as number
+    const fp = h1 * LOW_BITS + (hash[1] as number)
+    const tag = (hash[1] as number) & tagMask
+    let s = h1 & mask
+    for (;;) {
+      const v = index[s] as number
+      if (v === 0) return -1 - s
+      if (v >>> entryBits === tag && entries[2 * ((v & entryMask) - 1)] === fp) return s
+      s = (s + 1) & mask
     }
-    while (at !== NONE) {
-      const next = links[at] as number
-      if (next === e) {
-        links[at] = links[e] as number
-        return
-      }
-      at = next
+  }
+
+  /** The index slot that points at entry `e` (which is live). */
+  function slotOf(e: number): number {
+    let s = homeOf(entries[2 * e] as number)
+    while (((index[s] as number) & entryMask) !== e + 1) s = (s + 1) & mask
+    return s
+  }
+
+  /** Empties index slot `s`, shifting back the slots probed past it so that none becomes unreachable. */
+  function unindex(s: number): void {
+    let hole = s
+    let j = s
+    for (;;) {
+      j = (j + 1) & mask
+      const v = index[j] as number
+      if (v === 0) break
+      const home = homeOf(entries[2 * ((v & entryMask) - 1)] as number)
+      // The slot at j may fill the hole only if its home is not cyclically within (hole, j].
+      if (hole <= j ? hole < home && home <= j : hole < home || home <= j) continue
+      index[hole] = v
+      hole = j
     }
+    index[hole] = 0
+  }
+
+  /** Puts entry `e` (its fingerprint already stored) into the index. */
+  function place(e: number): void {
+    const fp = entries[2 * e] as number
+    let s = homeOf(fp)
+    while (index[s] !== 0) s = (s + 1) & mask
+    index[s] = (tagOf(fp) << entryBits) | (e + 1)
+  }
+
+  /** Takes live entry `e` out of the index and onto the free list. */
+  function release(e: number): void {
+    unindex(slotOf(e))
+    entries[2 * e] = REMOVED
+    entries[2 * e + 1] = freeList
+    freeList = e
+    size--
   }
 
   /** Doubles the entry arrays (up to maxKeys) and rebuilds the index over them. */
   function grow(): void {
     const nextCapacity = Math.min(maxKeys, capacity * 2)
-    const nextSlots = new Float64Array(nextCapacity * 2)
-    nextSlots.set(slots)
-    const nextLinks = new Int32Array(nextCapacity)
-    nextLinks.set(links)
-    slots = nextSlots
-    links = nextLinks
+    const next = new Float64Array(nextCapacity * 2)
+    next.set(entries)
+    entries = next
     capacity = nextCapacity
-    heads = new Int32Array(indexSizeFor(capacity)).fill(NONE)
-    mask = heads.length - 1
-    let free = NONE
-    for (let e = used - 1; e >= 0; e--) {
-      const fp = slots[2 * e] as number
-      if (fp === REMOVED) {
-        links[e] = free
-        free = e
-        continue
-      }
-      const bucket = bucketOf(fp)
-      links[e] = heads[bucket] as number
-      heads[bucket] = e
-    }
-    freeList = free
+    index = new Int32Array(indexSizeFor(capacity))
+    mask = index.length - 1
+    for (let e = 0; e < used; e++) if ((entries[2 * e] as number) !== REMOVED) place(e)
   }
 
   /**
-   * An entry for a new key when the store holds maxKeys keys: the clock hand
-   * sweeps the entries in order; within the next EVICTION_WINDOW, the first
-   * bucket that has refilled by `now` is dropped, else the one closest to
-   * full (the earliest arrival time) is evicted. The entry comes unlinked.
+   * Frees an entry when the store holds maxKeys keys: the clock hand sweeps
+   * the entries in order; within the next EVICTION_WINDOW, the first bucket
+   * that has refilled by `now` is dropped, else the one closest to full (the
+   * earliest arrival time) is evicted.
    */
-  function victim(now: number): number {
+  function makeRoom(now: number): void {
     let best = NONE
     let bestTat = Number.POSITIVE_INFINITY
-    for (let seen = 0; seen < EVICTION_WINDOW; seen++) {
+    for (let seen = 0; seen < EVICTION_WINDOW; ) {
       const e = hand
       hand = hand + 1 === used ? 0 : hand + 1
-      const tat = slots[2 * e + 1] as number
+      if ((entries[2 * e] as number) === REMOVED) continue
+      seen++
+      const tat = entries[2 * e + 1] as number
       if (tat <= now) {
         dropped++
-        unlink(e)
-        return e
+        release(e)
+        return
       }
       if (tat < bestTat) {
         bestTat = tat
@@ -246,24 +284,34 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       }
     }
     evictions++
-    unlink(best)
-    return best
+    release(best)
   }
 
-  /** An entry for a new key: a reset one, a new one (growing if needed), or a victim's. */
-  function allocate(now: number): number {
+  /** A key not in the store: decide for a full bucket and keep the state if it carries information. */
+  function insert(
+    bucket: TokenBucket,
+    now: number,
+    cost: number,
+    out?: TokenBucketDecision,
+  ): TokenBucketDecision {
+    const d = bucket.take(Number.NEGATIVE_INFINITY, now, cost, out)
+    // A bucket still full after this call carries no information: keep nothing.
+    if (!(d.state > now)) return d
+    if (freeList === NONE) {
+      if (size < maxKeys) {
+        if (used === capacity) grow()
+      } else makeRoom(now)
+    }
+    let e: number
     if (freeList !== NONE) {
-      const e = freeList
-      freeList = links[e] as number
-      size++
-      return e
-    }
-    if (size < maxKeys) {
-      if (used === capacity) grow()
-      size++
-      return used++
-    }
-    return victim(now)
+      e = freeList
+      freeList = entries[2 * e + 1] as number
+    } else e = used++
+    entries[2 * e] = (hash[0] as number) * LOW_BITS + (hash[1] as number)
+    entries[2 * e + 1] = d.state
+    place(e)
+    size++
+    return d
   }
 
   function take(
@@ -274,59 +322,62 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     cost: number,
     out?: TokenBucketDecision,
   ): TokenBucketDecision {
-    const fp = fingerprint(namespace(policy), key)
-    const e = find(fp)
-    if (e !== NONE) {
-      const d = bucket.take(slots[2 * e + 1] as number, now, cost, out)
-      slots[2 * e + 1] = d.state
-      return d
+    // fingerprint() and find(), written out: the hot path is one function,
+    // whatever the engine's inlining budget makes of the calls around it.
+    const ns = policy === lastName ? lastNs : namespace(policy)
+    let a = seedA ^ Math.imul(ns + 1, 0x9e3779b1)
+    let b = seedB ^ ns
+    const n = key.length
+    for (let i = 0; i < n; i++) {
+      const c = key.charCodeAt(i)
+      a = Math.imul(a ^ c, 0x01000193)
+      b = (b + c) | 0
+      b = (b << 7) | (b >>> 25)
     }
-    const d = bucket.take(Number.NEGATIVE_INFINITY, now, cost, out)
-    // A bucket still full after this call carries no information: keep nothing.
-    if (!(d.state > now)) return d
-    const fresh = allocate(now)
-    slots[2 * fresh] = fp
-    slots[2 * fresh + 1] = d.state
-    const home = bucketOf(fp)
-    links[fresh] = heads[home] as number
-    heads[home] = fresh
-    return d
+    const h1 = fmix(a ^ n)
+    const h2 = fmix(b ^ Math.imul(n, 0x85ebca77)) & (LOW_BITS - 1)
+    const fp = h1 * LOW_BITS + h2
+    const tag = h2 & tagMask
+    let s = h1 & mask
+    for (;;) {
+      const v = index[s] as number
+      if (v === 0) break
+      const e = (v & entryMask) - 1
+      if (v >>> entryBits === tag && entries[2 * e] === fp) {
+        const d = bucket.take(entries[2 * e + 1] as number, now, cost, out)
+        entries[2 * e + 1] = d.state
+        return d
+      }
+      s = (s + 1) & mask
+    }
+    hash[0] = h1
+    hash[1] = h2
+    return insert(bucket, now, cost, out)
   }
 
   function reset(policy: string, key: string): void {
-    const e = find(fingerprint(namespace(policy), key))
-    if (e === NONE) return
-    unlink(e)
-    slots[2 * e] = REMOVED
-    links[e] = freeList
-    freeList = e
-    size--
+    fingerprint(namespace(policy), key)
+    const s = find()
+    if (s >= 0) release(((index[s] as number) & entryMask) - 1)
   }
 
   function clear(): void {
-    heads.fill(NONE)
+    index.fill(0)
     used = 0
     size = 0
     hand = 0
     freeList = NONE
   }
 
-  return {
-    name: 'memory',
-    maxKeys,
-    get size() {
-      return size
+  return withGetters(
+    {
+      name: 'memory' as const,
+      maxKeys,
+      take,
+      reset,
+      clear,
+      stats: () => ({ keys: size, evictions, dropped }),
     },
-    take,
-    reset,
-    clear,
-    stats: () => ({ keys: size, evictions, dropped }),
-  }
-}
-
-/** Index buckets for `capacity` entries: the next power of two, so a bucket is picked with a mask. */
-function indexSizeFor(capacity: number): number {
-  let n = 1
-  while (n < capacity) n *= 2
-  return n
+    { size: () => size },
+  )
 }
