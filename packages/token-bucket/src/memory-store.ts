@@ -12,8 +12,8 @@
  *   number and, in its spare high bits, a tag of the fingerprint, so a probe
  *   that meets another key's slot almost never reads that entry; the probe
  *   steps to the neighbouring slot, in the same cache line. At 4 bytes a
- *   slot the index stays small enough to sit in a core's cache where a
- *   table of whole entries would not, so a decision costs one hash of the
+ *   slot the index is a quarter of the size of a table of whole entries,
+ *   so more of it stays in a core's cache; a decision costs one hash of the
  *   key, one index read and one entry.
  *
  * The entry arrays start small and double, up to maxKeys entries and never
