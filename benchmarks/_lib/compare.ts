@@ -33,6 +33,13 @@ export interface Row {
 export interface CompareOptions {
   /** Milliseconds each contender runs (default 1000, or BENCH_TIME_MS). */
   timeMs?: number
+  /**
+   * Rounds, each running every contender for `timeMs / rounds` in turn; a
+   * contender's figure is the median of its rounds (default 1). On a VM whose
+   * speed drifts over seconds, one long sample per contender puts each in a
+   * different period; short interleaved rounds put them all in the same ones.
+   */
+  rounds?: number
 }
 
 export async function compare(
@@ -41,15 +48,24 @@ export async function compare(
   options: CompareOptions = {},
 ): Promise<Row[]> {
   const time = options.timeMs ?? Number(process.env.BENCH_TIME_MS ?? 1000)
-  const bench = new Bench({ time, warmupTime: Math.min(200, time / 2) })
-  for (const c of contenders) bench.add(c.name, c.fn)
-  await bench.run()
+  const rounds = options.rounds ?? 1
+  const perRound: number[][] = contenders.map(() => [])
+  for (let round = 0; round < rounds; round++) {
+    const slice = time / rounds
+    const bench = new Bench({ time: slice, warmupTime: round === 0 ? Math.min(200, slice / 2) : 0 })
+    for (const c of contenders) bench.add(c.name, c.fn)
+    await bench.run()
+    contenders.forEach((c, i) => {
+      const task = bench.tasks[i]
+      const result = task?.result as { latency?: { p50: number } } | undefined
+      const p50Ms = result?.latency?.p50
+      if (p50Ms === undefined)
+        throw new Error(`benchmark "${c.name}" did not complete: ${JSON.stringify(task?.result)}`)
+      perRound[i]?.push(p50Ms)
+    })
+  }
   const rows: Row[] = contenders.map((c, i) => {
-    const task = bench.tasks[i]
-    const result = task?.result as { latency?: { p50: number } } | undefined
-    const p50Ms = result?.latency?.p50
-    if (p50Ms === undefined)
-      throw new Error(`benchmark "${c.name}" did not complete: ${JSON.stringify(task?.result)}`)
+    const p50Ms = median(perRound[i] as number[])
     const nsPerOp = (p50Ms * 1e6) / (c.opsPerCall ?? 1)
     return {
       name: c.name,
@@ -63,8 +79,16 @@ export async function compare(
   const peers = rows.filter((r) => !r.ours && !r.baseline)
   const bestPeer = peers.length ? Math.min(...peers.map((r) => r.nsPerOp)) : undefined
   for (const r of rows) if (r.ours && bestPeer !== undefined) r.ratio = bestPeer / r.nsPerOp
-  print(title, rows, time)
+  print(title, rows, time, rounds)
   return rows
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
 }
 
 export function formatRate(opsPerSec: number): string {
@@ -73,8 +97,12 @@ export function formatRate(opsPerSec: number): string {
   return opsPerSec.toFixed(0)
 }
 
-function print(title: string, rows: Row[], time: number): void {
-  console.log(`\n## ${title}  (median of samples over ${time} ms each, same process)\n`)
+function print(title: string, rows: Row[], time: number, rounds: number): void {
+  const how =
+    rounds === 1
+      ? `median of samples over ${time} ms each`
+      : `median of ${rounds} interleaved rounds, ${time / rounds} ms each per contender`
+  console.log(`\n## ${title}  (${how}, same process)\n`)
   console.log('| contender | ns/op (median) | ops/s | vs best peer |')
   console.log('|---|---:|---:|---:|')
   for (const r of rows) {
