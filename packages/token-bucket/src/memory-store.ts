@@ -160,8 +160,10 @@ class TableStore implements MemoryStore {
 
   constructor(maxKeys: number) {
     this.maxKeys = maxKeys
-    this.seedA = randomSeed()
-    this.seedB = randomSeed()
+    // As int32, so the fields hold small integers in every store (a seed
+    // above 2^31 would change the fields' representation and deoptimise).
+    this.seedA = randomSeed() | 0
+    this.seedB = randomSeed() | 0
     let entryBits = 1
     while (2 ** entryBits <= maxKeys) entryBits++
     this.entryBits = entryBits
