@@ -49,9 +49,9 @@ export async function compare(
 ): Promise<Row[]> {
   const time = options.timeMs ?? Number(process.env.BENCH_TIME_MS ?? 1000)
   const rounds = options.rounds ?? 1
+  const slice = time / rounds
   const perRound: number[][] = contenders.map(() => [])
   for (let round = 0; round < rounds; round++) {
-    const slice = time / rounds
     const bench = new Bench({ time: slice, warmupTime: round === 0 ? Math.min(200, slice / 2) : 0 })
     for (const c of contenders) bench.add(c.name, c.fn)
     await bench.run()

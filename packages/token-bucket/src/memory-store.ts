@@ -357,7 +357,7 @@ class TableStore implements MemoryStore {
     cost: number,
     out?: TokenBucketDecision,
   ): TokenBucketDecision {
-    this.fingerprint(policy === this.lastName ? this.lastNs : this.namespace(policy), key)
+    this.fingerprint(this.namespace(policy), key)
     const s = this.find()
     if (s < 0) return this.insert(bucket, now, cost, out)
     const e = ((this.index[s] as number) & this.entryMask) - 1
