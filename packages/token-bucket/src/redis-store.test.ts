@@ -192,6 +192,53 @@ describe.skipIf(!available)('redisStore against the real server on 127.0.0.1:637
     }
   })
 
+  it('ioredis: a tick mixing policies, costs, peeks and repeated keys decides as the memory store does in the same order', async () => {
+    // One call of the script carries runs of arguments (consecutive decisions
+    // with the same policy and cost share one); this checks that every run
+    // boundary keeps each decision on its own bucket, cost and order.
+    const decision = fc.record({
+      key: fc.constantFrom('a', 'b', 'c'),
+      policy: fc.constantFrom('POST /x', 'POST /y', 'GET /z'),
+      cost: fc.oneof(fc.constant(1), fc.constant(1), fc.constant(0), fc.integer({ min: 2, max: 4 })),
+      peek: fc.boolean(),
+    })
+    const tick = fc.record({
+      dt: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 30_000 })),
+      decisions: fc.array(decision, { minLength: 1, maxLength: 45 }),
+    })
+    const policies = {
+      'POST /x': { limit: 5, window: '1m', burst: 3 },
+      'POST /y': { limit: 100, window: '1h', burst: 4 },
+      'GET /z': { limit: 2, window: '10s' },
+    }
+    await fc.assert(
+      fc.asyncProperty(fc.array(tick, { minLength: 1, maxLength: 6 }), async (ticks) => {
+        const now = { t: T0 }
+        const viaRedis = createRateLimiter({
+          policies,
+          store: redisStore({ client: io, prefix: `${RUN}runs:${randomUUID()}:`, clock: 'limiter' }),
+          clock: () => now.t,
+          storeTimeoutMs: 5000,
+          onStoreError: 'deny',
+        })
+        const inMemory = createRateLimiter({ policies, store: memoryStore(), clock: () => now.t })
+        for (const { dt, decisions } of ticks) {
+          now.t += dt
+          const fromRedis = await Promise.all(
+            decisions.map(({ key, policy, cost, peek }) =>
+              peek ? viaRedis.peek(key, policy, cost) : viaRedis.consume(key, policy, cost),
+            ),
+          )
+          const fromMemory = decisions.map(({ key, policy, cost, peek }) =>
+            peek ? inMemory.peek(key, policy, cost) : inMemory.consume(key, policy, cost),
+          )
+          expect(fromRedis).toEqual(fromMemory)
+        }
+      }),
+      { numRuns: 40 },
+    )
+  })
+
   it('several processes hammering one key admit exactly what the bucket allows', async () => {
     const prefix = `${RUN}hammer:`
     const script = fileURLToPath(new URL('../test/redis-hammer.ts', import.meta.url))
