@@ -207,11 +207,30 @@ describe('createRateLimiter with the memory store (injected clock)', () => {
     expect(limiter.policyFor('GET', '/other')).toBeUndefined()
   })
 
-  it('odd input on the hot path is decided, not thrown', () => {
-    const limiter = createRateLimiter({ policies: { '*': { limit: 5, window: '1s' } }, clock: () => T0 })
-    for (const cost of [Number.NaN, -1, Number.POSITIVE_INFINITY, 6]) {
-      expect(limiter.consume('k', '*', cost)).toMatchObject({ allowed: false, retryAfterSeconds: -1 })
+  it('odd input on the hot path is decided, not thrown; a cost no bucket could admit never reaches the store', () => {
+    const inner = memoryStore()
+    let takes = 0
+    const store: RateLimitStore = {
+      name: 'counting',
+      take: (...args) => {
+        takes++
+        return inner.take(...args)
+      },
+      reset: (policy, key) => inner.reset(policy, key),
     }
+    const limiter = createRateLimiter({
+      policies: { '*': { limit: 5, window: '1s' } },
+      store,
+      clock: () => T0,
+    })
+    for (const cost of [Number.NaN, -1, Number.POSITIVE_INFINITY, 6]) {
+      expect(limiter.consume('k', '*', cost)).toMatchObject({
+        allowed: false,
+        retryAfterSeconds: -1,
+        remaining: 0,
+      })
+    }
+    expect(takes).toBe(0)
     expect(limiter.consume(undefined as unknown as string, '*')).toMatchObject({ allowed: true })
     expect(limiter.consume('k', 42 as unknown as string)).toMatchObject({ allowed: true, unlimited: true })
   })

@@ -219,6 +219,146 @@ interface Runtime {
 /** `consume` takes; `throttle` takes from a delay bucket; `peek` reads (the store sees cost 0). */
 type Mode = 'consume' | 'throttle' | 'peek'
 
+/** A policy name's entry: its description, its runtime (none when unlimited) and its counter row. */
+interface PolicyEntry {
+  d: PolicyDescription
+  rt: Runtime | undefined
+  index: number
+}
+
+interface Outage {
+  since: number
+  nextProbeAt: number
+  probing: boolean
+}
+
+/**
+ * The limiter's decision for a plain consume that the store answered
+ * synchronously; counts it in `decisions` ([allowed, denied, unlimited] per
+ * policy row).
+ */
+function admitOrRefuse(
+  rt: Runtime,
+  td: TokenBucketDecision,
+  cost: number,
+  decisions: Float64Array,
+): RateLimitDecision {
+  const allowed = td.allowed
+  const i = rt.index * 3 + (allowed ? 0 : 1)
+  decisions[i] = (decisions[i] as number) + 1
+  const retryAfterMs = allowed ? 0 : td.retryAfterMs
+  return {
+    allowed,
+    policy: rt.description.name,
+    limit: rt.limit,
+    remaining: Math.floor(td.remaining + 1e-9),
+    resetSeconds: Math.ceil(td.resetAfterMs / 1000),
+    retryAfterSeconds: allowed ? 0 : retryAfterMs === NEVER ? NEVER_SECONDS : Math.ceil(retryAfterMs / 1000),
+    windowMs: rt.description.windowMs,
+    burst: rt.bucket.burst,
+    cost,
+    retryAfterMs,
+    resetMs: td.resetAfterMs,
+    delayMs: 0,
+    unlimited: false,
+    degraded: false,
+  }
+}
+
+/**
+ * What every decision reads, in the fields of one class, and the common
+ * `consume` (a known policy, a synchronous store that is up) as its method.
+ * Kept out of `createRateLimiter`'s closures on purpose: V8 compiles a
+ * closure for its own captured variables only while it is the only closure of
+ * its kind, so once a second limiter ran in the process (a test, a second app,
+ * the benchmark's next section) every limiter's decisions fell back to generic
+ * code. A method reading fields of one class stays specialised for every
+ * instance. Everything less common goes to the closures it was built with.
+ */
+class HotPath {
+  /** The last policy name resolved by name, and its entry: requests mostly repeat a few names. */
+  lastPolicy: string | undefined = undefined
+  lastHit: PolicyEntry | undefined = undefined
+  /** The latest clock reading: the clock as the limiter sees it never goes backwards (a step back would re-grant tokens). */
+  latest = Number.NEGATIVE_INFINITY
+  /** Set while the store is failing. */
+  outage: Outage | undefined = undefined
+  /** Filled by a synchronous store instead of allocating a decision. */
+  readonly scratch: TokenBucketDecision = {
+    allowed: false,
+    remaining: 0,
+    retryAfterMs: 0,
+    resetAfterMs: 0,
+    state: 0,
+  }
+
+  constructor(
+    readonly store: RateLimitStore,
+    readonly clock: () => number,
+    readonly decisions: Float64Array,
+    readonly byName: Map<string, PolicyEntry>,
+    /** Resolves a name that is not a configured policy key (`METHOD /path` against the patterns). */
+    readonly match: (policy: string) => PolicyEntry | undefined,
+    /** `consume` for every case the method does not take. */
+    readonly slowConsume: (key: string, policy: string, cost: number) => MaybePromise<RateLimitDecision>,
+    /** Carries on from a store answer that is not the synchronous `scratch` (a promise, or another object). */
+    readonly afterStore: (
+      rt: Runtime,
+      key: string,
+      cost: number,
+      r: MaybePromise<StoreDecision>,
+      now: number,
+    ) => MaybePromise<RateLimitDecision>,
+    /** Applies the failure policy after the store threw. */
+    readonly storeThrew: (
+      rt: Runtime,
+      key: string,
+      cost: number,
+      err: unknown,
+    ) => MaybePromise<RateLimitDecision>,
+  ) {}
+
+  /** The clock, never going backwards. */
+  tick(): number {
+    const t = this.clock()
+    if (t > this.latest) this.latest = t
+    else if (this.latest === Number.NEGATIVE_INFINITY) this.latest = Date.now()
+    return this.latest
+  }
+
+  resolve(policy: string): PolicyEntry | undefined {
+    if (policy === this.lastPolicy) return this.lastHit
+    const hit = this.byName.get(policy)
+    if (hit !== undefined) {
+      this.lastPolicy = policy
+      this.lastHit = hit
+      return hit
+    }
+    return typeof policy === 'string' ? this.match(policy) : undefined
+  }
+
+  consume(key: string, policy: string, cost: number): MaybePromise<RateLimitDecision> {
+    const rt = (policy === this.lastPolicy ? this.lastHit : this.resolve(policy))?.rt
+    if (
+      rt === undefined ||
+      this.outage !== undefined ||
+      typeof key !== 'string' ||
+      !(cost >= 0 && cost <= rt.bucket.burst)
+    ) {
+      return this.slowConsume(key, policy, cost)
+    }
+    const now = this.tick()
+    let r: MaybePromise<StoreDecision>
+    try {
+      r = this.store.take(rt.description.name, key, rt.bucket, now, cost, this.scratch)
+    } catch (err) {
+      return this.storeThrew(rt, key, cost, err)
+    }
+    if (r !== this.scratch) return this.afterStore(rt, key, cost, r, now)
+    return admitOrRefuse(rt, r, cost, this.decisions)
+  }
+}
+
 const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip'] as const
 const TAG = '[@cortex/token-bucket]'
 const OPTIONS = [
@@ -354,14 +494,11 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const runtimes: (Runtime | undefined)[] = descriptions.map((description, index) =>
     description.unlimited ? undefined : buildRuntime(description, index, 1),
   )
-  const byName = new Map<string, { d: PolicyDescription; rt: Runtime | undefined; index: number }>()
+  const byName = new Map<string, PolicyEntry>()
   descriptions.forEach((d, index) => {
     byName.set(d.name, { d, rt: runtimes[index], index })
   })
-  const matcher = createPolicyMatcher(
-    descriptions,
-    (d) => byName.get(d.name) as NonNullable<ReturnType<typeof byName.get>>,
-  )
+  const matcher = createPolicyMatcher(descriptions, (d) => byName.get(d.name) as PolicyEntry)
 
   function buildRuntime(description: PolicyDescription, index: number, s: number): Runtime {
     const burst =
@@ -404,15 +541,25 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   }
   const unmatchedRow = descriptions.length
 
-  // --- clock ------------------------------------------------------------------
-  /** The latest clock reading, in a typed array: a closure variable holding a double would box it on every write. */
-  const latest = new Float64Array([Number.NEGATIVE_INFINITY])
-  /** The clock, never going backwards (a step back would re-grant tokens). */
+  // --- the hot path, clock, outage state and policy cache -------------------------
+  const hot = new HotPath(
+    store,
+    clock,
+    counts.decisions,
+    byName,
+    (policy) => {
+      const space = policy.indexOf(' ')
+      return space === -1 ? undefined : matcher.match(policy.slice(0, space), policy.slice(space + 1).trim())
+    },
+    slowConsume,
+    (rt, key, cost, r, now) => afterStore(rt, key, cost, rt.bucket, 'consume', true, r, now, false),
+    (rt, key, cost, err) => {
+      storeFailed(err, false, rt.description.name, false)
+      return failover(rt, key, cost, rt.bucket, 'consume', true)
+    },
+  )
   function tick(): number {
-    const t = clock()
-    if (t > (latest[0] as number)) latest[0] = t
-    else if (latest[0] === Number.NEGATIVE_INFINITY) latest[0] = Date.now()
-    return latest[0] as number
+    return hot.tick()
   }
 
   // --- warnings and events ------------------------------------------------------
@@ -429,14 +576,13 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   }
 
   // --- store outage tracking ------------------------------------------------------
-  let outage: { since: number; nextProbeAt: number; probing: boolean } | undefined
-
   function storeFailed(err: unknown, timeout: boolean, policy: string, wasProbe: boolean): void {
     if (timeout) counts.storeTimeouts++
     else counts.storeErrors++
     const now = tick()
+    const outage = hot.outage
     if (outage === undefined) {
-      outage = { since: now, nextProbeAt: now + retryIntervalMs, probing: false }
+      hot.outage = { since: now, nextProbeAt: now + retryIntervalMs, probing: false }
       if (warnings.storeErrors !== false) {
         const reason = timeout
           ? `no answer within storeTimeoutMs=${storeTimeoutMs}`
@@ -456,9 +602,10 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   }
 
   function storeAnswered(): void {
+    const outage = hot.outage
     if (outage === undefined) return
     const downMs = tick() - outage.since
-    outage = undefined
+    hot.outage = undefined
     if (warnings.storeErrors !== false && logger) {
       const message = `${TAG} the ${store.name} store answers again after ${Math.round(downMs)} ms.`
       if (logger.info) logger.info(message)
@@ -469,6 +616,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
 
   /** While the store is down, only one request at a time, once per interval, tries it. */
   function mayTryStore(now: number): boolean {
+    const outage = hot.outage
     if (outage === undefined) return true
     if (outage.probing || now < outage.nextProbeAt) return false
     outage.probing = true
@@ -476,13 +624,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   }
 
   // --- decisions ------------------------------------------------------------
-  const scratch: TokenBucketDecision = {
-    allowed: false,
-    remaining: 0,
-    retryAfterMs: 0,
-    resetAfterMs: 0,
-    state: 0,
-  }
+  const scratch = hot.scratch
 
   function count(row: number, outcome: 0 | 1 | 2): void {
     const i = row * 3 + outcome
@@ -563,34 +705,6 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       delayMs,
       unlimited: false,
       degraded,
-    }
-  }
-
-  /** `finish` for a plain consume: the same figures, without the peek/throttle cases. */
-  function admitOrRefuse(rt: Runtime, td: TokenBucketDecision, cost: number): RateLimitDecision {
-    const allowed = td.allowed
-    const i = rt.index * 3 + (allowed ? 0 : 1)
-    counts.decisions[i] = (counts.decisions[i] as number) + 1
-    const retryAfterMs = allowed ? 0 : td.retryAfterMs
-    return {
-      allowed,
-      policy: rt.description.name,
-      limit: rt.limit,
-      remaining: Math.floor(td.remaining + 1e-9),
-      resetSeconds: Math.ceil(td.resetAfterMs / 1000),
-      retryAfterSeconds: allowed
-        ? 0
-        : retryAfterMs === NEVER
-          ? NEVER_SECONDS
-          : Math.ceil(retryAfterMs / 1000),
-      windowMs: rt.description.windowMs,
-      burst: rt.bucket.burst,
-      cost,
-      retryAfterMs,
-      resetMs: td.resetAfterMs,
-      delayMs: 0,
-      unlimited: false,
-      degraded: false,
     }
   }
 
@@ -702,7 +816,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     }
     const now = tick()
     if (!mayTryStore(now)) return failover(rt, key, cost, bucket, mode, counted)
-    const probing = outage !== undefined
+    const probing = hot.outage !== undefined
     let r: MaybePromise<StoreDecision>
     try {
       r = store.take(rt.description.name, key, bucket, now, mode === 'peek' ? 0 : cost, scratch)
@@ -710,13 +824,28 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       storeFailed(err, false, rt.description.name, probing)
       return failover(rt, key, cost, bucket, mode, counted)
     }
+    return afterStore(rt, key, cost, bucket, mode, counted, r, now, probing)
+  }
+
+  /** A decision from the store's answer `r` (synchronous or not), with the failure policy on a late or failed one. */
+  function afterStore(
+    rt: Runtime,
+    key: string,
+    cost: number,
+    bucket: TokenBucket,
+    mode: Mode,
+    counted: boolean,
+    r: MaybePromise<StoreDecision>,
+    now: number,
+    probing: boolean,
+  ): MaybePromise<RateLimitDecision> {
     if (r === scratch && mode === 'consume') {
-      // The synchronous hot path (memory store): no promise, one allocation.
-      if (outage !== undefined) storeAnswered()
-      return admitOrRefuse(rt, scratch, cost)
+      // The synchronous path (memory store): no promise, one allocation.
+      if (hot.outage !== undefined) storeAnswered()
+      return admitOrRefuse(rt, scratch, cost, counts.decisions)
     }
     if (!isPromiseLike(r)) {
-      if (outage !== undefined) storeAnswered()
+      if (hot.outage !== undefined) storeAnswered()
       return finish(rt, r, cost, false, mode, counted, now)
     }
     return withTimeout(
@@ -732,28 +861,20 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     )
   }
 
-  /** The last policy name resolved by name, and its entry: requests mostly repeat a few names. */
-  let lastPolicy: string | undefined
-  let lastHit: { d: PolicyDescription; rt: Runtime | undefined; index: number } | undefined
-  function resolve(
-    policy: string,
-  ): { d: PolicyDescription; rt: Runtime | undefined; index: number } | undefined {
-    if (policy === lastPolicy) return lastHit
-    const hit = byName.get(policy)
-    if (hit !== undefined) {
-      lastPolicy = policy
-      lastHit = hit
-    }
-    if (hit !== undefined || typeof policy !== 'string') return hit
-    const space = policy.indexOf(' ')
-    return space === -1 ? undefined : matcher.match(policy.slice(0, space), policy.slice(space + 1).trim())
+  function resolve(policy: string): PolicyEntry | undefined {
+    return hot.resolve(policy)
   }
 
-  function consume(key: string, policy: string, cost = 1): MaybePromise<RateLimitDecision> {
+  /** `consume`: the common case is `hot.consume`; it hands everything else here. */
+  function slowConsume(key: string, policy: string, cost: number): MaybePromise<RateLimitDecision> {
     const hit = resolve(policy)
     if (hit === undefined) return unlimitedDecision('', unmatchedRow, cost, true)
     if (hit.rt === undefined) return unlimitedDecision(hit.d.name, hit.index, cost, true)
     return take(hit.rt, typeof key === 'string' ? key : String(key), cost, hit.rt.bucket, 'consume', true)
+  }
+
+  function consume(key: string, policy: string, cost = 1): MaybePromise<RateLimitDecision> {
+    return hot.consume(key, policy, cost)
   }
 
   function peek(key: string, policy: string, cost = 1): MaybePromise<RateLimitDecision> {
@@ -985,7 +1106,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       policies: descriptions.map((d) => d.name),
       counts,
       stores: fallback ? { primary: store, fallback } : { primary: store },
-      storeUp: () => outage === undefined,
+      storeUp: () => hot.outage === undefined,
     })
   }
 
