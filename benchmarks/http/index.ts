@@ -7,6 +7,13 @@
  * middleware). Each server runs in its own process; stacks are interleaved
  * round after round and the median round is reported.
  *
+ * A fourth row per framework, the floor, is a server whose only addition is
+ * one middleware or hook setting the three response headers the full stack
+ * sends (`RateLimit-Policy`, `RateLimit`, `Power-Mode`) with Node's cheapest
+ * call, `res.setHeader` (`CORTEX_ONLY=headers-raw`
+ * in server.ts) and doing nothing else: what those headers cost by
+ * themselves, which no implementation of the stack can go below.
+ *
  *   BENCH_HTTP_SECONDS   seconds per measurement (default 5)
  *   BENCH_HTTP_ROUNDS    rounds (default 5)
  *   BENCH_HTTP_PIN=0     do not pin the server and autocannon to separate CPUs
@@ -22,7 +29,7 @@ import { pinThisProcess } from '../_lib/compare.js'
 const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 5)
 const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 5)
 const FRAMEWORKS = ['express', 'fastify', 'koa'] as const
-const STACKS = ['bare', 'cortex', 'peer'] as const
+const STACKS = ['bare', 'cortex', 'peer', 'floor'] as const
 const PEERS = {
   express: 'express-rate-limit + express-prom-bundle',
   fastify: '@fastify/rate-limit + fastify-metrics',
@@ -46,10 +53,21 @@ function cpuMicros(pid: number | undefined): number | undefined {
 }
 
 async function startServer(framework: string, stack: string): Promise<{ child: ChildProcess; port: number }> {
-  const args = ['--import', 'tsx', fileURLToPath(new URL('./server.ts', import.meta.url)), framework, stack]
+  const floor = stack === 'floor'
+  const args = [
+    '--import',
+    'tsx',
+    fileURLToPath(new URL('./server.ts', import.meta.url)),
+    framework,
+    floor ? 'cortex' : stack,
+  ]
+  const options = {
+    stdio: ['ignore', 'pipe', 'inherit'] as ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, CORTEX_ONLY: floor ? 'headers-raw' : '' },
+  }
   const child = PIN
-    ? spawn('taskset', ['-c', '1', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
-    : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+    ? spawn('taskset', ['-c', '1', process.execPath, ...args], options)
+    : spawn(process.execPath, args, options)
   const port = await new Promise<number>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${framework}/${stack} server exited (${code})`)))
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', (line) =>
@@ -117,13 +135,15 @@ for (const framework of FRAMEWORKS) {
         ? 'bare'
         : stack === 'cortex'
           ? '@cortex (rate limit + SLO + energy + power mode)'
-          : PEERS[framework]
+          : stack === 'floor'
+            ? 'floor: only the three response headers @cortex adds, no work'
+            : PEERS[framework]
     console.log(
       `| ${framework} | ${name} | ${rps.toFixed(0)} | ${median(r.p99)} | ${stack === 'bare' ? '' : `${(lost[stack] * 100).toFixed(1)}%`} | ${cpu.toFixed(1)} | ${stack === 'bare' ? '' : `+${((cpu / bareCpu - 1) * 100).toFixed(1)}%`} |`,
     )
   }
   verdicts.push(
-    `${framework}: @cortex costs ${((lost.cortex as number) * 100).toFixed(1)}% of bare req/s, the peer stack ${((lost.peer as number) * 100).toFixed(1)}% (${(lost.cortex as number) < (lost.peer as number) ? 'less than the peers' : 'NOT less than the peers'})`,
+    `${framework}: @cortex costs ${((lost.cortex as number) * 100).toFixed(1)}% of bare req/s, the peer stack ${((lost.peer as number) * 100).toFixed(1)}% (${(lost.cortex as number) < (lost.peer as number) ? 'less than the peers' : 'NOT less than the peers'}); its three headers alone ${((lost.floor as number) * 100).toFixed(1)}%`,
   )
 }
 console.log(`\n${verdicts.join('\n')}`)
