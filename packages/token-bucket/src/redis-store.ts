@@ -209,12 +209,12 @@ function sameRun(a: Pending, b: Pending): boolean {
 
 /** The script's keys and arguments for `batch` (see GCRA_SCRIPT). */
 function scriptCall(batch: Pending[], slack: string): { keys: string[]; args: string[] } {
-  const keys: string[] = []
+  const keys = batch.map((p) => p.key)
   const args: string[] = [slack]
   let start = 0
-  for (let i = 0; i <= batch.length; i++) {
-    if (i < batch.length) keys.push((batch[i] as Pending).key)
-    if (i === 0 || (i < batch.length && sameRun(batch[i] as Pending, batch[start] as Pending))) continue
+  for (let i = 1; i <= batch.length; i++) {
+    // Close the run that began at `start` where the batch ends or the next decision differs.
+    if (i < batch.length && sameRun(batch[i] as Pending, batch[start] as Pending)) continue
     const first = batch[start] as Pending
     args.push(
       String(i - start),
