@@ -338,7 +338,7 @@ class HotPath {
   }
 
   consume(key: string, policy: string, cost: number): MaybePromise<RateLimitDecision> {
-    const rt = (policy === this.lastPolicy ? this.lastHit : this.resolve(policy))?.rt
+    const rt = this.resolve(policy)?.rt
     if (
       rt === undefined ||
       this.outage !== undefined ||
