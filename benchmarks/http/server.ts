@@ -95,10 +95,19 @@ async function start(): Promise<number> {
           for (const k in THREE) res.setHeader(k, THREE[k] as string)
           next()
         })
-      if (!only || only === 'slo') app.use(cortexExpress.sloTracking({ tracker: c.tracker }))
-      if (!only || only === 'energy') app.use(cortexExpress.energyTracking({ meter: c.meter }))
-      if (!only || only === 'rate') app.use(cortexExpress.rateLimit({ limiter: c.limiter }))
-      if (!only || only === 'power') app.use(cortexExpress.powerMode({ controller: c.power }))
+      if (!only)
+        app.use(
+          cortexExpress.cortex({
+            slo: { tracker: c.tracker },
+            energy: { meter: c.meter },
+            rateLimit: { limiter: c.limiter },
+            powerMode: { controller: c.power },
+          }),
+        )
+      if (only === 'separate' || only === 'slo') app.use(cortexExpress.sloTracking({ tracker: c.tracker }))
+      if (only === 'separate' || only === 'energy') app.use(cortexExpress.energyTracking({ meter: c.meter }))
+      if (only === 'separate' || only === 'rate') app.use(cortexExpress.rateLimit({ limiter: c.limiter }))
+      if (only === 'separate' || only === 'power') app.use(cortexExpress.powerMode({ controller: c.power }))
       app.get('/metrics', cortexExpress.metricsHandler({ registry: c.registry }))
     } else if (stack === 'peer') {
       const { rateLimit } = await import('express-rate-limit')
@@ -148,10 +157,21 @@ async function start(): Promise<number> {
         app.addHook('onRequest', async () => {})
         app.addHook('onResponse', async () => {})
       }
-      if (!only || only === 'slo') await app.register(cortexFastify.sloTracking({ tracker: c.tracker }))
-      if (!only || only === 'energy') await app.register(cortexFastify.energyTracking({ meter: c.meter }))
-      if (!only || only === 'rate') await app.register(cortexFastify.rateLimit, { limiter: c.limiter })
-      if (!only || only === 'power') await app.register(cortexFastify.powerMode, { controller: c.power })
+      if (!only)
+        await app.register(cortexFastify.cortex, {
+          slo: { tracker: c.tracker },
+          energy: { meter: c.meter },
+          rateLimit: { limiter: c.limiter },
+          powerMode: { controller: c.power },
+        })
+      if (only === 'separate' || only === 'slo')
+        await app.register(cortexFastify.sloTracking({ tracker: c.tracker }))
+      if (only === 'separate' || only === 'energy')
+        await app.register(cortexFastify.energyTracking({ meter: c.meter }))
+      if (only === 'separate' || only === 'rate')
+        await app.register(cortexFastify.rateLimit, { limiter: c.limiter })
+      if (only === 'separate' || only === 'power')
+        await app.register(cortexFastify.powerMode, { controller: c.power })
       app.get('/metrics', cortexFastify.metricsHandler({ registry: c.registry }))
     } else if (stack === 'peer') {
       await app.register((await import('@fastify/rate-limit')).default, { max: HUGE, timeWindow: 60_000 })

@@ -1,9 +1,9 @@
 /** How each framework wires @cortex's energy adapters (shared by the energy cases). */
 import type { AccessRule } from '@cortex/core'
 import type { EnergyMeter } from '@cortex/energy'
-import { energyHandler as expressHandler, energyTracking as expressTracking } from '@cortex/express'
-import { energyHandler as fastifyHandler, energyTracking as fastifyTracking } from '@cortex/fastify'
-import { energyHandler as koaHandler, energyTracking as koaTracking } from '@cortex/koa'
+import { energyHandler as expressHandler } from '@cortex/express'
+import { energyHandler as fastifyHandler } from '@cortex/fastify'
+import { energyHandler as koaHandler } from '@cortex/koa'
 import Router from '@koa/router'
 import type { FrameworkDriver, Middleware } from './harness.js'
 
@@ -16,22 +16,22 @@ export function energyMiddleware(
   switch (driver.family) {
     case 'express':
       return {
+        parts: { energy: { meter } },
         express: (app) => {
-          app.use(expressTracking({ meter }))
           app.get('/metrics/energy', expressHandler({ meter, allow }))
         },
       }
     case 'fastify':
       return {
-        fastify: async (app) => {
-          await app.register(fastifyTracking({ meter }))
+        parts: { energy: { meter } },
+        fastify: (app) => {
           app.get('/metrics/energy', fastifyHandler({ meter, allow }))
         },
       }
     case 'koa':
       return {
+        parts: { energy: { meter } },
         koa: (app) => {
-          app.use(koaTracking({ meter }))
           const router = new Router()
           router.get('/metrics/energy', koaHandler({ meter, allow }))
           app.use(router.routes())

@@ -1,25 +1,60 @@
 /** Drives Express 5 and Express 4 through the @cortex/express adapter. */
 import { createServer } from 'node:http'
-import { requestInfo } from '@cortex/express'
+import * as adapter from '@cortex/express'
 import express5 from 'express'
 // @ts-expect-error express4 is an npm alias of express@4 and shares its types
 import express4 from 'express4'
-import { close, type FrameworkDriver, listen, reply, type ServerSetup } from './harness.js'
+import {
+  close,
+  cortexCalls,
+  type FrameworkDriver,
+  listen,
+  type Middleware,
+  PART_ORDER,
+  reply,
+  type ServerSetup,
+  type Wiring,
+} from './harness.js'
 
-function driver(name: 'express' | 'express4', factory: typeof express5): FrameworkDriver {
+const separate = {
+  slo: adapter.sloTracking,
+  energy: adapter.energyTracking,
+  rateLimit: adapter.rateLimit,
+  powerMode: adapter.powerMode,
+}
+
+/** Mounts a case's parts as this driver wires them, then each middleware's own endpoints. */
+function mount(app: express5.Express, middleware: readonly Middleware[], wiring: Wiring): void {
+  if (wiring === 'cortex')
+    for (const parts of cortexCalls(middleware)) app.use(adapter.cortex(parts as adapter.CortexOptions))
+  for (const m of middleware) {
+    if (wiring === 'separate' && m.parts !== undefined) {
+      for (const part of PART_ORDER)
+        if (m.parts[part] !== undefined) app.use(separate[part](m.parts[part] as never))
+    }
+    m.express?.(app)
+  }
+}
+
+function driver(
+  name: 'express' | 'express4' | 'express+cortex',
+  factory: typeof express5,
+  wiring: Wiring,
+): FrameworkDriver {
   return {
     name,
     family: 'express',
+    wiring,
     async start(setup: ServerSetup) {
       const app = factory()
       app.set('trust proxy', setup.trustProxy ?? false)
       app.use(express5.json())
-      for (const m of setup.middleware ?? []) m.express?.(app)
+      mount(app, setup.middleware ?? [], wiring)
       for (const route of setup.routes) {
         const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'delete'
         app[method](route.path, async (req, res, next) => {
           try {
-            const r = await reply(route, requestInfo(req), setup.extras?.(req) ?? {})
+            const r = await reply(route, adapter.requestInfo(req), setup.extras?.(req) ?? {})
             res.status(r.status).set(r.headers).json(r.body)
           } catch (err) {
             next(err)
@@ -33,5 +68,7 @@ function driver(name: 'express' | 'express4', factory: typeof express5): Framewo
   }
 }
 
-export const expressDriver = driver('express', express5)
-export const express4Driver = driver('express4', express4 as typeof express5)
+export const expressDriver = driver('express', express5, 'separate')
+export const express4Driver = driver('express4', express4 as typeof express5, 'separate')
+/** Express 5 with every case's parts mounted as one `cortex()` middleware. */
+export const expressCortexDriver = driver('express+cortex', express5, 'cortex')

@@ -10,7 +10,50 @@
 import type { AddressInfo } from 'node:net'
 import type { RequestInfo } from '@cortex/core'
 
-export type FrameworkName = 'express' | 'express4' | 'fastify' | 'koa' | 'koa2'
+export type FrameworkName =
+  | 'express'
+  | 'express4'
+  | 'fastify'
+  | 'koa'
+  | 'koa2'
+  | 'express+cortex'
+  | 'fastify+cortex'
+  | 'koa+cortex'
+
+/**
+ * The @cortex parts a case wires, each the options of the adapter's
+ * middleware of that name (`rateLimit`, `sloTracking`, `energyTracking`,
+ * `powerMode`) — exactly what the adapter's `cortex()` takes.
+ */
+export interface Parts {
+  rateLimit?: unknown
+  slo?: unknown
+  energy?: unknown
+  powerMode?: unknown
+}
+
+/** The order in which a driver wiring one middleware per part mounts them (the order `cortex()` runs them). */
+export const PART_ORDER = ['slo', 'energy', 'rateLimit', 'powerMode'] as const
+
+/** How a driver mounts a case's parts: one adapter middleware per part, or one `cortex(parts)`. */
+export type Wiring = 'separate' | 'cortex'
+
+/**
+ * The `cortex()` calls a driver wiring `'cortex'` makes for a case: the parts
+ * of every middleware together in ONE call, as a user wires the whole stack,
+ * unless two middleware wire the same part (then one call each).
+ */
+export function cortexCalls(middleware: readonly Middleware[]): Parts[] {
+  const all = middleware.flatMap((m) => (m.parts === undefined ? [] : [m.parts]))
+  const merged: Parts = {}
+  for (const parts of all) {
+    for (const key of Object.keys(parts) as (keyof Parts)[]) {
+      if (key in merged) return all
+      merged[key] = parts[key]
+    }
+  }
+  return all.length === 0 ? [] : [merged]
+}
 
 /** The reply a route handler gives, framework-free. */
 export interface RouteReply {
@@ -35,8 +78,13 @@ export interface RouteSpec {
 // biome-ignore lint/suspicious/noExplicitAny: each driver passes its own framework's app object.
 type AnyApp = any
 
-/** How to wire one concern into each framework, applied before the routes. */
+/**
+ * How to wire one concern into each framework, applied before the routes:
+ * the driver mounts `parts` (as its wiring says), then calls the function
+ * for its framework (endpoints such as `/metrics`).
+ */
 export interface Middleware {
+  parts?: Parts
   express?: (app: AnyApp) => void
   fastify?: (app: AnyApp) => void | Promise<void>
   koa?: (app: AnyApp) => void
@@ -65,6 +113,8 @@ export interface FrameworkDriver {
   name: FrameworkName
   /** Which adapter family this driver uses (express4 uses the Express adapter). */
   family: 'express' | 'fastify' | 'koa'
+  /** How this driver mounts the parts a case wires. */
+  wiring: Wiring
   start(setup: ServerSetup): Promise<RunningServer>
 }
 

@@ -3,20 +3,27 @@
  * Each concern's cases live in `<concern>.test.ts` beside this file and run
  * against every driver in `drivers`.
  */
-import { express4Driver, expressDriver } from './express-driver.js'
-import { fastifyDriver } from './fastify-driver.js'
+import { express4Driver, expressCortexDriver, expressDriver } from './express-driver.js'
+import { fastifyCortexDriver, fastifyDriver } from './fastify-driver.js'
 import type { FrameworkDriver } from './harness.js'
-import { koa2Driver, koaDriver } from './koa-driver.js'
+import { koa2Driver, koaCortexDriver, koaDriver } from './koa-driver.js'
 
 export * from './harness.js'
 
-/** Every framework version the adapters promise to support. */
+/**
+ * Every framework version the adapters promise to support, each with one
+ * middleware per part, and the current versions again with the parts
+ * mounted as one `cortex()`: both wirings must pass every case.
+ */
 export const drivers: readonly FrameworkDriver[] = [
   expressDriver,
   express4Driver,
   fastifyDriver,
   koaDriver,
   koa2Driver,
+  expressCortexDriver,
+  fastifyCortexDriver,
+  koaCortexDriver,
 ]
 
 /** One driver per adapter family, for cases that compare families (and are slower). */

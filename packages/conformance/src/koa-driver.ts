@@ -1,11 +1,41 @@
 /** Drives Koa 3 and Koa 2 (with @koa/router) through the @cortex/koa adapter. */
 import { createServer } from 'node:http'
-import { requestInfo } from '@cortex/koa'
+import * as adapter from '@cortex/koa'
 import Router from '@koa/router'
 import Koa3 from 'koa'
 // @ts-expect-error koa2 is an npm alias of koa@2 and shares its types
 import Koa2 from 'koa2'
-import { close, type FrameworkDriver, listen, reply, type ServerSetup } from './harness.js'
+import {
+  close,
+  cortexCalls,
+  type FrameworkDriver,
+  listen,
+  type Middleware,
+  PART_ORDER,
+  reply,
+  type ServerSetup,
+  type Wiring,
+} from './harness.js'
+
+const separate = {
+  slo: adapter.sloTracking,
+  energy: adapter.energyTracking,
+  rateLimit: adapter.rateLimit,
+  powerMode: adapter.powerMode,
+}
+
+/** Mounts a case's parts as this driver wires them, then each middleware's own endpoints. */
+function mount(app: Koa3, middleware: readonly Middleware[], wiring: Wiring): void {
+  if (wiring === 'cortex')
+    for (const parts of cortexCalls(middleware)) app.use(adapter.cortex(parts as adapter.CortexOptions))
+  for (const m of middleware) {
+    if (wiring === 'separate' && m.parts !== undefined) {
+      for (const part of PART_ORDER)
+        if (m.parts[part] !== undefined) app.use(separate[part](m.parts[part] as never))
+    }
+    m.koa?.(app)
+  }
+}
 
 async function jsonBody(ctx: Koa3.Context): Promise<unknown> {
   if (!ctx.is('application/json')) return undefined
@@ -15,20 +45,21 @@ async function jsonBody(ctx: Koa3.Context): Promise<unknown> {
   return text ? JSON.parse(text) : undefined
 }
 
-function driver(name: 'koa' | 'koa2', Koa: typeof Koa3): FrameworkDriver {
+function driver(name: 'koa' | 'koa2' | 'koa+cortex', Koa: typeof Koa3, wiring: Wiring): FrameworkDriver {
   return {
     name,
     family: 'koa',
+    wiring,
     async start(setup: ServerSetup) {
       const app = new Koa()
       app.proxy = setup.trustProxy ?? false
-      for (const m of setup.middleware ?? []) m.koa?.(app)
+      mount(app, setup.middleware ?? [], wiring)
       const router = new Router()
       for (const route of setup.routes) {
         const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'delete'
         router[method](route.path, async (ctx) => {
           await jsonBody(ctx)
-          const r = await reply(route, requestInfo(ctx), setup.extras?.(ctx) ?? {})
+          const r = await reply(route, adapter.requestInfo(ctx), setup.extras?.(ctx) ?? {})
           ctx.status = r.status
           ctx.set(r.headers)
           ctx.body = r.body
@@ -43,5 +74,7 @@ function driver(name: 'koa' | 'koa2', Koa: typeof Koa3): FrameworkDriver {
   }
 }
 
-export const koaDriver = driver('koa', Koa3)
-export const koa2Driver = driver('koa2', Koa2 as typeof Koa3)
+export const koaDriver = driver('koa', Koa3, 'separate')
+export const koa2Driver = driver('koa2', Koa2 as typeof Koa3, 'separate')
+/** Koa 3 with every case's parts mounted as one `cortex()` middleware. */
+export const koaCortexDriver = driver('koa+cortex', Koa3, 'cortex')

@@ -1,10 +1,7 @@
 /**
- * Wires `rateLimit` from each adapter into the conformance harness, so the
+ * Wires rate limiting (`rateLimit`, or `cortex({ rateLimit })`) into the conformance harness, so the
  * same rate-limit cases run against Express, Fastify and Koa.
  */
-import { rateLimit as expressRateLimit } from '@cortex/express'
-import { rateLimit as fastifyRateLimit } from '@cortex/fastify'
-import { rateLimit as koaRateLimit } from '@cortex/koa'
 import type { HeaderFormat, RateLimiter } from '@cortex/token-bucket'
 import type { Middleware } from './harness.js'
 
@@ -17,9 +14,5 @@ export interface RateLimitWiring {
 }
 
 export function rateLimitMiddleware(options: RateLimitWiring): Middleware {
-  return {
-    express: (app) => app.use(expressRateLimit(options as never)),
-    fastify: (app) => app.register(fastifyRateLimit, options as never),
-    koa: (app) => app.use(koaRateLimit(options as never)),
-  }
+  return { parts: { rateLimit: options } }
 }

@@ -2,9 +2,9 @@
  * Wires @cortex/slo's adapters into a conformance server: SLO tracking for
  * every request and a `/metrics` endpoint, the same way in each framework.
  */
-import { metricsHandler as expressMetrics, sloTracking as expressTracking } from '@cortex/express'
-import { metricsHandler as fastifyMetrics, sloTracking as fastifyTracking } from '@cortex/fastify'
-import { metricsHandler as koaMetrics, sloTracking as koaTracking } from '@cortex/koa'
+import { metricsHandler as expressMetrics } from '@cortex/express'
+import { metricsHandler as fastifyMetrics } from '@cortex/fastify'
+import { metricsHandler as koaMetrics } from '@cortex/koa'
 import type { SloTracker } from '@cortex/slo'
 import type { Registry } from 'prom-client'
 import type { Middleware } from './harness.js'
@@ -13,16 +13,14 @@ type Allow = Parameters<typeof expressMetrics>[0]['allow']
 
 export function sloWiring(tracker: SloTracker, registry: Registry, allow?: Allow): Middleware {
   return {
+    parts: { slo: { tracker } },
     express: (app) => {
-      app.use(expressTracking({ tracker }))
       app.get('/metrics', expressMetrics({ registry, allow }))
     },
-    fastify: async (app) => {
-      await app.register(fastifyTracking({ tracker }))
+    fastify: (app) => {
       app.get('/metrics', fastifyMetrics({ registry, allow }))
     },
     koa: (app) => {
-      app.use(koaTracking({ tracker }))
       const metrics = koaMetrics({ registry, allow })
       app.use((ctx: { path: string }, next: () => Promise<void>) =>
         ctx.path === '/metrics' ? metrics(ctx as never, next) : next(),

@@ -3,16 +3,13 @@
  * request's time in flight to its route template; `energyHandler` serves the
  * meter's JSON snapshot, by default to loopback and private addresses only.
  */
-import { type AccessRule, checkMethods, routeNames, UNMATCHED_ROUTE } from '@cortex/core'
-import type { EndRequest, EnergyMeter } from '@cortex/energy'
-import type { RequestHandler, Response } from 'express'
+import { type AccessRule, checkMethods } from '@cortex/core'
+import type { EnergyMeter } from '@cortex/energy'
+import type { RequestHandler } from 'express'
 import { internalEndpoint } from './internal-endpoint.js'
-import { routeOf } from './request-info.js'
-import { closeListener, onResponseClose } from './response.js'
+import { createStack, type EnergyTrackingOptions } from './stack.js'
 
-export interface EnergyTrackingOptions {
-  meter: Pick<EnergyMeter, 'startRequest'>
-}
+export type { EnergyTrackingOptions }
 
 export interface EnergyHandlerOptions {
   meter: Pick<EnergyMeter, 'snapshot'>
@@ -28,24 +25,8 @@ export interface EnergyHandlerOptions {
  * @example
  * app.use(energyTracking({ meter }))
  */
-export function energyTracking({ meter }: EnergyTrackingOptions): RequestHandler {
-  checkMethods(meter, 'meter', ['startRequest'], 'a meter from createEnergyMeter()', 'energyTracking')
-  const nameOf = routeNames()
-  /** This middleware's end function on each response. */
-  const kEnd = Symbol('cortex.express.energyEnd')
-  type Tracked = Response & { [kEnd]?: EndRequest | undefined }
-  const onClose = closeListener(function end(this: Tracked): void {
-    const endRequest = this[kEnd]
-    if (endRequest === undefined) return
-    this[kEnd] = undefined
-    const route = routeOf(this.req)
-    endRequest(route === undefined ? UNMATCHED_ROUTE : nameOf(this.req.method, route))
-  })
-  return (_req, res, next) => {
-    ;(res as Tracked)[kEnd] = meter.startRequest()
-    onResponseClose(res, onClose)
-    next()
-  }
+export function energyTracking(options: EnergyTrackingOptions): RequestHandler {
+  return createStack({ energy: options ?? ({} as EnergyTrackingOptions) }, 'energyTracking')
 }
 
 /**

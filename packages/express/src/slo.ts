@@ -5,15 +5,11 @@
  * default to loopback and private addresses only.
  */
 import { type AccessRule, CortexConfigError } from '@cortex/core'
-import type { SloTracker } from '@cortex/slo'
-import type { RequestHandler, Response } from 'express'
+import type { RequestHandler } from 'express'
 import { internalEndpoint } from './internal-endpoint.js'
-import { routeOf } from './request-info.js'
-import { closeListener, onResponseClose } from './response.js'
+import { createStack, type SloTrackingOptions } from './stack.js'
 
-export interface SloTrackingOptions {
-  tracker: Pick<SloTracker, 'record' | 'now'>
-}
+export type { SloTrackingOptions }
 
 /** The part of a prom-client `Registry` the handler uses. */
 export interface MetricsRegistry {
@@ -36,29 +32,8 @@ export interface MetricsHandlerOptions {
  * @example
  * app.use(sloTracking({ tracker }))
  */
-export function sloTracking({ tracker }: SloTrackingOptions): RequestHandler {
-  checkTracker(tracker, 'sloTracking')
-  /** This middleware's start time on each response (one symbol per middleware, so two trackers never mix). */
-  const kStart = Symbol('cortex.express.sloStart')
-  type Timed = Response & { [kStart]?: number }
-  // Responses the server completed only: a client that left first did not get one.
-  const onClose = closeListener(function record(this: Timed): void {
-    const start = this[kStart]
-    if (start === undefined || !this.writableEnded) return
-    const end = tracker.now()
-    tracker.record({
-      method: this.req.method,
-      route: routeOf(this.req),
-      statusCode: this.statusCode,
-      durationMs: end - start,
-      at: end,
-    })
-  })
-  return (_req, res, next) => {
-    ;(res as Timed)[kStart] = tracker.now()
-    onResponseClose(res, onClose)
-    next()
-  }
+export function sloTracking(options: SloTrackingOptions): RequestHandler {
+  return createStack({ slo: options ?? ({} as SloTrackingOptions) }, 'sloTracking')
 }
 
 /**
@@ -75,13 +50,6 @@ export function metricsHandler({ registry, allow }: MetricsHandlerOptions): Requ
     contentType: registry.contentType,
     body: await registry.metrics(),
   }))
-}
-
-function checkTracker(tracker: unknown, where: string): void {
-  const t = tracker as Partial<SloTracker> | undefined
-  if (typeof t?.record !== 'function' || typeof t.now !== 'function') {
-    throw new CortexConfigError('tracker', tracker, 'a tracker from createSloTracker()', where)
-  }
 }
 
 function checkRegistry(registry: unknown, where: string): void {

@@ -8,7 +8,7 @@ import { type AccessRule, checkMethods, routeNames, UNMATCHED_ROUTE } from '@cor
 import type { EndRequest, EnergyMeter } from '@cortex/energy'
 import type { FastifyInstance } from 'fastify'
 import { internalEndpoint } from './internal-endpoint.js'
-import { installStep, type Step } from './pipeline.js'
+import { installSteps, type Step } from './pipeline.js'
 import { cortexPlugin } from './plugin.js'
 import { decorateRoute, routeOf } from './request-info.js'
 
@@ -71,7 +71,7 @@ export function energyStep(app: FastifyInstance, meter: Pick<EnergyMeter, 'start
 export const energyTracking = cortexPlugin<EnergyTrackingOptions>(
   '@cortex/fastify/energy-tracking',
   (options) => checkEnergyMeter(options?.meter, 'energyTracking'),
-  (app, { meter }) => installStep(app, energyStep(app, meter)),
+  (app, { meter }) => installSteps(app, [energyStep(app, meter)]),
 )
 
 /**

@@ -6,7 +6,7 @@ import { createRateLimiter } from '@cortex/token-bucket'
 import Fastify from 'fastify'
 import { describe, expect, it } from 'vitest'
 import { energyTracking, rateLimit, sloTracking } from './index.js'
-import { installStep, REPLIED } from './pipeline.js'
+import { installSteps, REPLIED } from './pipeline.js'
 
 const slos = defineSlos({
   service: 't',
@@ -50,16 +50,20 @@ describe('the step pipeline behind every plugin', () => {
       },
     })
     let closed = 0
-    installStep(app, {
-      close() {
-        throw new Error('boom')
+    installSteps(app, [
+      {
+        close() {
+          throw new Error('boom')
+        },
       },
-    })
-    installStep(app, {
-      close() {
-        closed++
+    ])
+    installSteps(app, [
+      {
+        close() {
+          closed++
+        },
       },
-    })
+    ])
     app.get('/x', async () => ({ ok: true }))
     for (let i = 0; i < 3; i++) expect((await app.inject({ method: 'GET', url: '/x' })).statusCode).toBe(200)
     expect(closed).toBe(3)
@@ -71,28 +75,34 @@ describe('the step pipeline behind every plugin', () => {
   it('runs the plugins in order, waits for a step that returns a promise, and stops at one that replied', async () => {
     const order: string[] = []
     const app = Fastify()
-    installStep(app, {
-      start() {
-        order.push('a')
-        return undefined
+    installSteps(app, [
+      {
+        start() {
+          order.push('a')
+          return undefined
+        },
       },
-    })
-    installStep(app, {
-      start: async (request, reply) => {
-        order.push('b')
-        if (request.url === '/stop') {
-          reply.code(418).send({ stopped: true })
-          return REPLIED
-        }
-        return undefined
+    ])
+    installSteps(app, [
+      {
+        start: async (request, reply) => {
+          order.push('b')
+          if (request.url === '/stop') {
+            reply.code(418).send({ stopped: true })
+            return REPLIED
+          }
+          return undefined
+        },
       },
-    })
-    installStep(app, {
-      start() {
-        order.push('c')
-        return undefined
+    ])
+    installSteps(app, [
+      {
+        start() {
+          order.push('c')
+          return undefined
+        },
       },
-    })
+    ])
     app.get('/go', async () => ({ ok: true }))
     app.get('/stop', async () => ({ ok: true }))
     expect((await app.inject({ method: 'GET', url: '/go' })).statusCode).toBe(200)
@@ -115,24 +125,28 @@ describe('the step pipeline behind every plugin', () => {
     const reached = new Promise<void>((r) => {
       arrived = r
     })
-    installStep(app, {
-      start() {
-        arrived()
-        return waited.then(() => undefined)
+    installSteps(app, [
+      {
+        start() {
+          arrived()
+          return waited.then(() => undefined)
+        },
+        close() {
+          events.push('close first')
+        },
       },
-      close() {
-        events.push('close first')
+    ])
+    installSteps(app, [
+      {
+        start() {
+          events.push('start second')
+          return undefined
+        },
+        close() {
+          events.push('close second')
+        },
       },
-    })
-    installStep(app, {
-      start() {
-        events.push('start second')
-        return undefined
-      },
-      close() {
-        events.push('close second')
-      },
-    })
+    ])
     app.get('/x', async () => ({ ok: true }))
     await app.listen({ port: 0, host: '127.0.0.1' })
     const { port } = app.server.address() as AddressInfo

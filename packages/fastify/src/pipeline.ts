@@ -34,57 +34,72 @@ export interface Step {
 const kRequest = Symbol('cortex.request')
 type TaggedResponse = ServerResponse & { [kRequest]?: FastifyRequest }
 
-/** Adds one `onRequest` hook running `step.start` and, if the step has a `close`, one 'close' listener per response. */
-export function installStep(app: FastifyInstance, { start, close }: Step): void {
+/**
+ * Adds ONE `onRequest` hook running each step's `start` in order, and, if any
+ * step has a `close`, ONE 'close' listener per response running every
+ * `close` in order. A step that replies stops the steps after it; a step
+ * that returns a promise holds them until it settles.
+ */
+export function installSteps(app: FastifyInstance, steps: readonly Step[]): void {
+  const starts = steps.flatMap((s) => (s.start === undefined ? [] : [s.start]))
+  const closes = steps.flatMap((s) => (s.close === undefined ? [] : [s.close]))
   // One function for every response: no closure per request. The request is found on the
   // response itself (the property is never cleared, so several plugins may share it).
   function onClose(this: TaggedResponse): void {
     const request = this[kRequest]
-    if (request === undefined || close === undefined) return
-    try {
-      close(request, this)
-    } catch (err) {
-      // Nothing may throw into the socket's event: report it instead.
-      request.log.error({ err }, '@cortex/fastify: a response-close step failed')
+    if (request === undefined) return
+    for (let i = 0; i < closes.length; i++) {
+      try {
+        ;(closes[i] as NonNullable<Step['close']>)(request, this)
+      } catch (err) {
+        // Nothing may throw into the socket's event: report it instead.
+        request.log.error({ err }, '@cortex/fastify: a response-close step failed')
+      }
     }
   }
+  const listens = closes.length > 0
 
   // A callback-style hook: no promise per request.
   app.addHook('onRequest', (request, reply, done) => {
     let closed = false
-    if (close !== undefined) {
+    if (listens) {
       const res = reply.raw as TaggedResponse
       res[kRequest] = request
       // Already closed (the client left before this hook ran): 'close' will not come again.
       closed = res.closed
       if (!closed) res.on('close', onClose)
     }
-    begin(start, request, reply, done)
+    run(starts, 0, request, reply, done)
     if (closed) onClose.call(reply.raw)
   })
 }
 
-/** Runs a step's start and tells Fastify to go on, unless the step replied itself. */
-function begin(
-  start: Step['start'],
+/** Runs the starts from `i` on, and tells Fastify to go on unless a step replied itself. */
+function run(
+  starts: readonly NonNullable<Step['start']>[],
+  i: number,
   request: FastifyRequest,
   reply: FastifyReply,
   done: HookHandlerDoneFunction,
 ): void {
-  let result: StepResult
-  try {
-    result = start?.(request, reply)
-  } catch (err) {
-    done(err as Error)
-    return
-  }
-  if (result === undefined) done()
-  else if (result !== REPLIED) {
+  for (; i < starts.length; i++) {
+    let result: StepResult
+    try {
+      result = (starts[i] as NonNullable<Step['start']>)(request, reply)
+    } catch (err) {
+      done(err as Error)
+      return
+    }
+    if (result === undefined) continue
+    if (result === REPLIED) return
+    const next = i + 1
     result.then(
       (settled) => {
-        if (settled !== REPLIED) done()
+        if (settled !== REPLIED) run(starts, next, request, reply, done)
       },
       (err: unknown) => done(err as Error),
     )
+    return
   }
+  done()
 }

@@ -5,10 +5,10 @@
  * gets the controller's 503 with `Retry-After`.
  */
 
-import { checkMethods } from '@cortex/core'
+import { CortexConfigError, checkMethods } from '@cortex/core'
 import type { PowerModeController } from '@cortex/low-power'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { installStep, REPLIED, type Step } from './pipeline.js'
+import { installSteps, REPLIED, type Step } from './pipeline.js'
 import { cortexPlugin } from './plugin.js'
 
 declare module 'fastify' {
@@ -27,14 +27,18 @@ export interface PowerModeOptions {
 }
 
 /** Checks `powerMode`'s options. */
-export function checkPowerController(controller: unknown, where: string): void {
+export function checkPowerMode(options: PowerModeOptions | undefined, where: string): void {
   checkMethods(
-    controller,
+    options?.controller,
     'controller',
     ['acquire', 'tryAcquire', 'overloadResponse'],
     'a controller from createPowerModeController()',
     where,
   )
+  const header = options?.header
+  if (header !== undefined && header !== false && (typeof header !== 'string' || header.length === 0)) {
+    throw new CortexConfigError('header', header, 'a header name, or false to send none', where)
+  }
 }
 
 /**
@@ -49,13 +53,15 @@ export function powerModeStep(
 ): Step {
   if (!app.hasRequestDecorator('powerMode')) app.decorateRequest('powerMode', undefined)
   if (!app.hasRequestDecorator('cortexPowerRelease')) app.decorateRequest('cortexPowerRelease', null)
+  // Fastify sends header names in lower case; lowering it once spares a new string per request.
+  const name = header === false ? false : header.toLowerCase()
   const admit = (request: FastifyRequest, reply: FastifyReply, release: () => void): undefined => {
     // The slot is held until the exchange ends: the pipeline's 'close' step releases it.
     if (reply.raw.closed)
       release() // it left while queued: 'close' has come and gone
     else request.cortexPowerRelease = release
     request.powerMode = controller.mode
-    if (header) reply.header(header, controller.mode)
+    if (name) reply.header(name, controller.mode)
     return undefined
   }
   return {
@@ -91,6 +97,6 @@ export function powerModeStep(
  */
 export const powerMode = cortexPlugin<PowerModeOptions>(
   '@cortex/fastify/power-mode',
-  (options) => checkPowerController(options?.controller, 'powerMode'),
-  (app, { controller, header = 'Power-Mode' }) => installStep(app, powerModeStep(app, controller, header)),
+  (options) => checkPowerMode(options, 'powerMode'),
+  (app, { controller, header = 'Power-Mode' }) => installSteps(app, [powerModeStep(app, controller, header)]),
 )

@@ -7,7 +7,7 @@
 import { CortexConfigError } from '@cortex/core'
 import type { RateLimiter, RateLimitHandlerOptions, RateLimitPlan } from '@cortex/token-bucket'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { installStep, REPLIED, type Replied, type Step } from './pipeline.js'
+import { installSteps, REPLIED, type Replied, type Step } from './pipeline.js'
 import { cortexPlugin } from './plugin.js'
 import { decorateRoute, requestInfo } from './request-info.js'
 
@@ -20,8 +20,23 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown })?.then === 'function'
 }
 
+/**
+ * Header names as Fastify stores them (lower case): `reply.header` lower-cases
+ * every name it is given, and a name that is already lower case costs no new
+ * string per request.
+ */
+const LOWER: Record<string, string> = {
+  'RateLimit-Policy': 'ratelimit-policy',
+  RateLimit: 'ratelimit',
+  'Retry-After': 'retry-after',
+  'X-RateLimit-Limit': 'x-ratelimit-limit',
+  'X-RateLimit-Remaining': 'x-ratelimit-remaining',
+  'X-RateLimit-Reset': 'x-ratelimit-reset',
+}
+
 function apply(reply: FastifyReply, plan: RateLimitPlan): undefined | Replied {
-  reply.headers(plan.headers)
+  const headers = plan.headers
+  for (const name in headers) reply.header(LOWER[name] ?? name, headers[name])
   if (plan.allowed) return undefined
   reply.code(plan.status).send(plan.body)
   return REPLIED
@@ -83,6 +98,6 @@ export const rateLimit = cortexPlugin<RateLimitOptions>(
   },
   (app, options) => {
     const { limiter, ...handlerOptions } = options
-    installStep(app, rateLimitStep(app, limiter, handlerOptions))
+    installSteps(app, [rateLimitStep(app, limiter, handlerOptions)])
   },
 )

@@ -8,7 +8,7 @@ import { type AccessRule, CortexConfigError, checkMethods } from '@cortex/core'
 import type { SloTracker } from '@cortex/slo'
 import type { FastifyInstance } from 'fastify'
 import { internalEndpoint } from './internal-endpoint.js'
-import { installStep, type Step } from './pipeline.js'
+import { installSteps, type Step } from './pipeline.js'
 import { cortexPlugin } from './plugin.js'
 import { decorateRoute, routeOf } from './request-info.js'
 
@@ -83,7 +83,7 @@ export function sloStep(app: FastifyInstance, tracker: Pick<SloTracker, 'record'
 export const sloTracking = cortexPlugin<SloTrackingOptions>(
   '@cortex/fastify/slo-tracking',
   (options) => checkSloTracker(options?.tracker, 'sloTracking'),
-  (app, { tracker }) => installStep(app, sloStep(app, tracker)),
+  (app, { tracker }) => installSteps(app, [sloStep(app, tracker)]),
 )
 
 /**

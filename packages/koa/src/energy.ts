@@ -5,17 +5,13 @@
  * and private addresses only.
  */
 
-import type { ServerResponse } from 'node:http'
-import { type AccessRule, checkMethods, routeNames, UNMATCHED_ROUTE } from '@cortex/core'
-import type { EndRequest, EnergyMeter } from '@cortex/energy'
-import type { Context, Middleware } from 'koa'
+import { type AccessRule, checkMethods } from '@cortex/core'
+import type { EnergyMeter } from '@cortex/energy'
+import type { Middleware } from 'koa'
 import { internalEndpoint } from './internal-endpoint.js'
-import { routeOf } from './request-info.js'
-import { closeListener, contextOf, onResponseClose } from './response.js'
+import { createStack, type EnergyTrackingOptions } from './stack.js'
 
-export interface EnergyTrackingOptions {
-  meter: Pick<EnergyMeter, 'startRequest'>
-}
+export type { EnergyTrackingOptions }
 
 export interface EnergyHandlerOptions {
   meter: Pick<EnergyMeter, 'snapshot'>
@@ -32,27 +28,8 @@ export interface EnergyHandlerOptions {
  * app.use(energyTracking({ meter }))
  * app.use(router.routes())
  */
-export function energyTracking({ meter }: EnergyTrackingOptions): Middleware {
-  checkMethods(meter, 'meter', ['startRequest'], 'a meter from createEnergyMeter()', 'energyTracking')
-  const nameOf = routeNames()
-  /** This middleware's end function on each response. */
-  const kEnd = Symbol('cortex.koa.energyEnd')
-  const onClose = closeListener(function end(
-    this: ServerResponse & { [kEnd]?: EndRequest | undefined },
-  ): void {
-    const end = this[kEnd]
-    if (end === undefined) return
-    this[kEnd] = undefined
-    const ctx = contextOf(this)
-    const route = ctx === undefined ? undefined : routeOf(ctx)
-    end(route === undefined ? UNMATCHED_ROUTE : nameOf((ctx as Context).req.method as string, route))
-  })
-  // Synchronous: no promise and no await added to the request.
-  return (ctx, next) => {
-    ;(ctx.res as ServerResponse & { [kEnd]?: EndRequest })[kEnd] = meter.startRequest()
-    onResponseClose(ctx, onClose)
-    return next()
-  }
+export function energyTracking(options: EnergyTrackingOptions): Middleware {
+  return createStack({ energy: options ?? ({} as EnergyTrackingOptions) }, 'energyTracking')
 }
 
 /**

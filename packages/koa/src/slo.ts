@@ -5,17 +5,12 @@
  * addresses only.
  */
 
-import type { ServerResponse } from 'node:http'
 import { type AccessRule, CortexConfigError } from '@cortex/core'
-import type { SloTracker } from '@cortex/slo'
 import type { Middleware } from 'koa'
 import { internalEndpoint } from './internal-endpoint.js'
-import { routeOf } from './request-info.js'
-import { closeListener, contextOf, onResponseClose } from './response.js'
+import { createStack, type SloTrackingOptions } from './stack.js'
 
-export interface SloTrackingOptions {
-  tracker: Pick<SloTracker, 'record' | 'now'>
-}
+export type { SloTrackingOptions }
 
 /** The part of a prom-client `Registry` the handler uses. */
 export interface MetricsRegistry {
@@ -45,31 +40,8 @@ export interface MetricsHandlerOptions {
  * app.use(sloTracking({ tracker }))
  * app.use(router.routes())
  */
-export function sloTracking({ tracker }: SloTrackingOptions): Middleware {
-  const t = tracker as Partial<SloTracker> | undefined
-  if (typeof t?.record !== 'function' || typeof t.now !== 'function') {
-    throw new CortexConfigError('tracker', tracker, 'a tracker from createSloTracker()', 'sloTracking')
-  }
-  /** This middleware's start time on each response (one symbol per middleware, so two trackers never mix). */
-  const kStart = Symbol('cortex.koa.sloStart')
-  const onClose = closeListener(function record(this: ServerResponse & { [kStart]?: number }): void {
-    const start = this[kStart]
-    const ctx = contextOf(this)
-    if (start === undefined || ctx === undefined || !this.writableEnded) return
-    const end = tracker.now()
-    tracker.record({
-      method: ctx.req.method as string,
-      route: routeOf(ctx),
-      statusCode: this.statusCode,
-      durationMs: end - start,
-      at: end,
-    })
-  })
-  return (ctx, next) => {
-    ;(ctx.res as ServerResponse & { [kStart]?: number })[kStart] = tracker.now()
-    onResponseClose(ctx, onClose)
-    return next()
-  }
+export function sloTracking(options: SloTrackingOptions): Middleware {
+  return createStack({ slo: options ?? ({} as SloTrackingOptions) }, 'sloTracking')
 }
 
 /**
