@@ -5,6 +5,9 @@
  * Limits are set so that nothing is refused: the benchmark measures the cost
  * of checking, not of refusing. SIGINT exits cleanly (for --cpu-prof).
  *
+ * The `cortex` stack is the adapter's `cortex()`: rate limit, SLO tracking,
+ * energy tracking and power mode in one middleware (one Fastify plugin).
+ *
  * Diagnostics, with stack `cortex` and `CORTEX_ONLY=…` (to see what a piece
  * costs alone; `benchmarks/http` never sets it):
  * - `slo` | `energy` | `rate` | `power`: one concern of the @cortex stack;
@@ -15,7 +18,13 @@
  * - `headers`: the three response headers the stack adds, set the
  *   framework's usual way (`res.set`, `reply.header`, `ctx.set`);
  *   `headers-raw`: the same with Node's `res.setHeader`; `headers-lower`
- *   (Fastify): `reply.header` with lowercase names.
+ *   (Fastify): `reply.header` with lowercase names;
+ * - `floor`: what any implementation of the stack must do and nothing else —
+ *   one middleware or `onRequest` hook that sets the three headers the
+ *   framework's cheapest way (`res.setHeader`; Fastify: `reply.header` with
+ *   lower-case names) and adds one 'close' listener (a shared no-op) to see
+ *   the response end;
+ * - `separate`: the four single-concern middlewares instead of `cortex()`.
  */
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -44,6 +53,9 @@ const THREE: Record<string, string> = {
   RateLimit: '"*";r=999999999;t=1',
   'Power-Mode': 'normal',
 }
+const THREE_LOWER = Object.fromEntries(Object.entries(THREE).map(([k, v]) => [k.toLowerCase(), v]))
+/** The floor's 'close' listener: seeing the response end, doing nothing. */
+function noop(): void {}
 
 function cortexStack() {
   const registry = new Registry()
@@ -90,9 +102,10 @@ async function start(): Promise<number> {
           res.set(THREE)
           next()
         })
-      if (only === 'headers-raw')
+      if (only === 'headers-raw' || only === 'floor')
         app.use((_req, res, next) => {
           for (const k in THREE) res.setHeader(k, THREE[k] as string)
+          if (only === 'floor') res.on('close', noop)
           next()
         })
       if (!only)
@@ -144,12 +157,12 @@ async function start(): Promise<number> {
           done()
         })
       }
-      if (only === 'headers-raw' || only === 'headers-lower') {
+      if (only === 'headers-raw' || only === 'headers-lower' || only === 'floor') {
         // The same three headers set on the Node response, or through Fastify with lowercase names.
-        const lower = Object.fromEntries(Object.entries(THREE).map(([k, v]) => [k.toLowerCase(), v]))
         app.addHook('onRequest', (_req, reply, done) => {
           if (only === 'headers-raw') for (const k in THREE) reply.raw.setHeader(k, THREE[k] as string)
-          else for (const k in lower) reply.header(k, lower[k])
+          else for (const k in THREE_LOWER) reply.header(k, THREE_LOWER[k])
+          if (only === 'floor') reply.raw.on('close', noop)
           done()
         })
       }
@@ -193,16 +206,26 @@ async function start(): Promise<number> {
         return next()
       })
     }
-    if (only === 'headers-raw') {
+    if (only === 'headers-raw' || only === 'floor') {
       app.use((ctx, next) => {
         for (const k in THREE) ctx.res.setHeader(k, THREE[k] as string)
+        if (only === 'floor') ctx.res.on('close', noop)
         return next()
       })
     }
-    if (!only || only === 'slo') app.use(cortexKoa.sloTracking({ tracker: c.tracker }))
-    if (!only || only === 'energy') app.use(cortexKoa.energyTracking({ meter: c.meter }))
-    if (!only || only === 'rate') app.use(cortexKoa.rateLimit({ limiter: c.limiter }))
-    if (!only || only === 'power') app.use(cortexKoa.powerMode({ controller: c.power }))
+    if (!only)
+      app.use(
+        cortexKoa.cortex({
+          slo: { tracker: c.tracker },
+          energy: { meter: c.meter },
+          rateLimit: { limiter: c.limiter },
+          powerMode: { controller: c.power },
+        }),
+      )
+    if (only === 'separate' || only === 'slo') app.use(cortexKoa.sloTracking({ tracker: c.tracker }))
+    if (only === 'separate' || only === 'energy') app.use(cortexKoa.energyTracking({ meter: c.meter }))
+    if (only === 'separate' || only === 'rate') app.use(cortexKoa.rateLimit({ limiter: c.limiter }))
+    if (only === 'separate' || only === 'power') app.use(cortexKoa.powerMode({ controller: c.power }))
     router.get('/metrics', cortexKoa.metricsHandler({ registry: c.registry }))
   } else if (stack === 'peer') {
     const ratelimit = (await import('koa-ratelimit')).default

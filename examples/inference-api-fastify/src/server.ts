@@ -4,14 +4,7 @@
  * twins.
  */
 
-import {
-  energyHandler,
-  energyTracking,
-  metricsHandler,
-  powerMode,
-  rateLimit,
-  sloTracking,
-} from '@cortex/fastify'
+import { cortex, energyHandler, metricsHandler, powerMode } from '@cortex/fastify'
 import { type CortexStack, createHandlers, type Reply } from '@cortex-examples/shared'
 import Fastify, { type FastifyReply } from 'fastify'
 
@@ -25,9 +18,12 @@ export async function buildServer(stack: CortexStack) {
   const app = Fastify()
   const api = createHandlers(stack)
 
-  await app.register(sloTracking({ tracker: stack.tracker }))
-  await app.register(energyTracking({ meter: stack.meter }))
-  await app.register(rateLimit, { limiter: stack.limiter })
+  // SLO timing, energy attribution and rate limits for every route, in one hook.
+  await app.register(cortex, {
+    slo: { tracker: stack.tracker },
+    energy: { meter: stack.meter },
+    rateLimit: { limiter: stack.limiter },
+  })
 
   // Inference runs under the power mode's concurrency; health and metrics never wait behind it.
   await app.register(async (inference) => {

@@ -4,7 +4,7 @@
  * twins.
  */
 import { createServer } from 'node:http'
-import { energyHandler, energyTracking, metricsHandler, powerMode, rateLimit, sloTracking } from '@cortex/koa'
+import { cortex, energyHandler, metricsHandler, powerMode } from '@cortex/koa'
 import { type CortexStack, createHandlers, type Reply } from '@cortex-examples/shared'
 import Router from '@koa/router'
 import Koa, { type Context } from 'koa'
@@ -32,9 +32,14 @@ export function buildServer(stack: CortexStack) {
   const router = new Router()
   const api = createHandlers(stack)
 
-  app.use(sloTracking({ tracker: stack.tracker }))
-  app.use(energyTracking({ meter: stack.meter }))
-  app.use(rateLimit({ limiter: stack.limiter }))
+  // SLO timing, energy attribution and rate limits for every route, in one middleware.
+  app.use(
+    cortex({
+      slo: { tracker: stack.tracker },
+      energy: { meter: stack.meter },
+      rateLimit: { limiter: stack.limiter },
+    }),
+  )
 
   // Inference runs under the power mode's concurrency; health and metrics never wait behind it.
   const gate = powerMode({ controller: stack.power })

@@ -28,7 +28,7 @@ export interface RateLimitHeadersOptions {
 
 /** Validates a header format option; throws CortexConfigError otherwise. */
 export function checkHeaderFormat(value: unknown, option: string, where?: string): HeaderFormat | false {
-  if (value === undefined) return 'ietf'
+  if (value === undefined || value === 'ietf') return 'ietf'
   if (value === false || (HEADER_FORMATS as readonly unknown[]).includes(value))
     return value as HeaderFormat | false
   throw new CortexConfigError(
@@ -64,6 +64,34 @@ function serialiseSfString(value: string): string {
     else out += value[i]
   }
   return `${out}"`
+}
+
+/** A policy's serialised name and its whole `RateLimit-Policy` item, as last sent. */
+interface PolicyItem {
+  readonly limit: number
+  readonly windowMs: number
+  /** The policy name as an sf-string. */
+  readonly name: string
+  /** `"name";q=limit;w=seconds`. */
+  readonly item: string
+}
+
+/** The `RateLimit-Policy` item per policy name (bounded like `sfCache`): it changes only with the policy's rate. */
+const itemCache = new Map<string, PolicyItem>()
+
+function policyItem(d: RateLimitDecision): PolicyItem {
+  let entry = itemCache.get(d.policy)
+  if (entry === undefined || entry.limit !== d.limit || entry.windowMs !== d.windowMs) {
+    const name = sfString(d.policy)
+    entry = {
+      limit: d.limit,
+      windowMs: d.windowMs,
+      name,
+      item: `${name};q=${d.limit};w=${windowSeconds(d.windowMs)}`,
+    }
+    if (itemCache.size < 1024 || itemCache.has(d.policy)) itemCache.set(d.policy, entry)
+  }
+  return entry
 }
 
 /** Whole seconds for a window (Structured Fields integers; sub-second windows round up to 1). */
@@ -110,9 +138,9 @@ export function rateLimitHeaders(
   if (list.length === 1 && format === 'ietf') {
     const d = list[0] as RateLimitDecision
     if (informative(d)) {
-      const name = sfString(d.policy)
-      headers['RateLimit-Policy'] = `${name};q=${d.limit};w=${windowSeconds(d.windowMs)}`
-      headers.RateLimit = `${name};r=${d.remaining};t=${d.resetSeconds}`
+      const p = policyItem(d)
+      headers['RateLimit-Policy'] = p.item
+      headers.RateLimit = `${p.name};r=${d.remaining};t=${d.resetSeconds}`
     }
     if (!d.allowed && d.retryAfterSeconds >= 0) headers['Retry-After'] = String(d.retryAfterSeconds)
     return headers
@@ -120,9 +148,7 @@ export function rateLimitHeaders(
   const shown = format === false ? [] : list.filter(informative)
   if (shown.length > 0) {
     if (format === 'ietf') {
-      headers['RateLimit-Policy'] = shown
-        .map((d) => `${sfString(d.policy)};q=${d.limit};w=${windowSeconds(d.windowMs)}`)
-        .join(', ')
+      headers['RateLimit-Policy'] = shown.map((d) => policyItem(d).item).join(', ')
       headers.RateLimit = shown
         .map((d) => `${sfString(d.policy)};r=${d.remaining};t=${d.resetSeconds}`)
         .join(', ')
