@@ -24,6 +24,9 @@
  *   framework's cheapest way (`res.setHeader`; Fastify: `reply.header` with
  *   lower-case names) and adds one 'close' listener (a shared no-op) to see
  *   the response end;
+ * - `observe`: the floor without the headers — one middleware or hook that
+ *   adds one 'close' listener, which any per-request latency or energy
+ *   tracking needs;
  * - `separate`: the four single-concern middlewares instead of `cortex()`.
  */
 import { createServer } from 'node:http'
@@ -102,6 +105,11 @@ async function start(): Promise<number> {
           res.set(THREE)
           next()
         })
+      if (only === 'observe')
+        app.use((_req, res, next) => {
+          res.on('close', noop)
+          next()
+        })
       if (only === 'headers-raw' || only === 'floor')
         app.use((_req, res, next) => {
           for (const k in THREE) res.setHeader(k, THREE[k] as string)
@@ -157,6 +165,12 @@ async function start(): Promise<number> {
           done()
         })
       }
+      if (only === 'observe') {
+        app.addHook('onRequest', (_req, reply, done) => {
+          reply.raw.on('close', noop)
+          done()
+        })
+      }
       if (only === 'headers-raw' || only === 'headers-lower' || only === 'floor') {
         // The same three headers set on the Node response, or through Fastify with lowercase names.
         app.addHook('onRequest', (_req, reply, done) => {
@@ -203,6 +217,12 @@ async function start(): Promise<number> {
     if (only === 'headers') {
       app.use((ctx, next) => {
         ctx.set(THREE)
+        return next()
+      })
+    }
+    if (only === 'observe') {
+      app.use((ctx, next) => {
+        ctx.res.on('close', noop)
         return next()
       })
     }

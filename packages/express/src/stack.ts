@@ -27,7 +27,7 @@ import type {
   RateLimitPlan,
 } from '@cortex/token-bucket'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { requestInfo, routeOf, setRouteHint } from './request-info.js'
+import { limiterInfo, routeOf, setRouteHint } from './request-info.js'
 
 declare global {
   namespace Express {
@@ -251,7 +251,7 @@ export function createStack(parts: CortexOptions, where: string): RequestHandler
     }
     let plan: ReturnType<typeof rate.handle>
     try {
-      plan = rate.handle(req, { info: requestInfo(req), headers: req.headers, trustProxy: trustsProxy(req) })
+      plan = rate.handle(req, { info: limiterInfo(req), headers: req.headers, trustProxy: trustsProxy(req) })
     } catch (err) {
       next(err)
       return

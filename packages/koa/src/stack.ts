@@ -25,7 +25,7 @@ import type {
   RateLimitPlan,
 } from '@cortex/token-bucket'
 import type { Context, Middleware, Next } from 'koa'
-import { requestInfo, routeOf, setRouteHint } from './request-info.js'
+import { limiterInfo, routeOf, setRouteHint } from './request-info.js'
 import { setHeader, setHeaders } from './response.js'
 
 export interface RateLimitOptions extends RateLimitHandlerOptions<Context> {
@@ -212,7 +212,7 @@ export function createStack(parts: CortexOptions, where: string): Middleware {
     if (rate === undefined) return takeSlot(ctx, next)
     // A throw here reaches Koa as this middleware's rejection (koa-compose catches it).
     const plan = rate.handle(ctx, {
-      info: requestInfo(ctx),
+      info: limiterInfo(ctx),
       headers: ctx.req.headers,
       trustProxy: ctx.app.proxy,
     })
