@@ -4,8 +4,8 @@
  * energy tracking + power mode) and the peer stack users assemble today
  * (Express: express-rate-limit + express-prom-bundle; Fastify:
  * @fastify/rate-limit + fastify-metrics; Koa: koa-ratelimit + a prom-client
- * middleware). Each server runs in its own process; stacks are interleaved
- * round after round. The table gives each stack's median req/s, p99 and CPU
+ * middleware). Each server runs in its own process; a framework's servers
+ * all run at once and the rounds alternate between them, seconds apart. The table gives each stack's median req/s, p99 and CPU
  * per request, and its loss against bare as the median over rounds of the
  * ratio to that round's bare server.
  *
@@ -20,8 +20,8 @@
  * hook adding one 'close' listener, what seeing each request start and end
  * costs by itself (`CORTEX_ONLY=observe`).
  *
- *   BENCH_HTTP_SECONDS   seconds per measurement (default 5)
- *   BENCH_HTTP_ROUNDS    rounds (default 5)
+ *   BENCH_HTTP_SECONDS   seconds per measurement (default 2)
+ *   BENCH_HTTP_ROUNDS    rounds (default 15)
  *   BENCH_HTTP_PIN=0     do not pin the server and autocannon to separate CPUs
  */
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -32,8 +32,9 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { pinThisProcess } from '../_lib/compare.js'
 
-const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 5)
-const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 5)
+const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 2)
+const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 15)
+const WARMUP = 2
 const FRAMEWORKS = ['express', 'fastify', 'koa'] as const
 const STACKS = ['bare', 'cortex', 'peer', 'floor', 'observe'] as const
 const PEERS = {
@@ -96,12 +97,18 @@ console.log(
   `# HTTP overhead · ${new Date().toISOString().slice(0, 10)} · Node ${process.version} · ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'} · autocannon 10 connections, ${SECONDS} s × ${ROUNDS} rounds, medians; losses are per-round ratios to that round's bare server${PIN ? ' · server pinned to CPU 1, autocannon to CPU 0' : ''}\n`,
 )
 const results: Record<string, { rps: number[]; p99: number[]; cpu: number[] }> = {}
-for (let round = 1; round <= ROUNDS; round++) {
-  for (const framework of FRAMEWORKS) {
-    for (const stack of STACKS) {
-      const { child, port } = await startServer(framework, stack)
-      try {
-        await measure(port, 1) // warm-up: JIT and connection set-up
+for (const framework of FRAMEWORKS) {
+  // Every stack's server runs at once (all on the server CPU, idle but one): the rounds then
+  // alternate between them seconds apart, so a slow spell of the machine falls on the stacks
+  // alike instead of on whichever one a long measurement happened to cover.
+  const servers: { stack: (typeof STACKS)[number]; child: ChildProcess; port: number }[] = []
+  try {
+    for (const stack of STACKS) servers.push({ stack, ...(await startServer(framework, stack)) })
+    for (const s of servers) await measure(s.port, WARMUP) // JIT and connection set-up
+    for (let round = 1; round <= ROUNDS; round++) {
+      // A different order each round, so no stack always runs right after another.
+      const shift = (round - 1) % servers.length
+      for (const { stack, child, port } of [...servers.slice(shift), ...servers.slice(0, shift)]) {
         const cpuBefore = cpuMicros(child.pid)
         const m = await measure(port, SECONDS)
         const cpuAfter = cpuMicros(child.pid)
@@ -109,16 +116,16 @@ for (let round = 1; round <= ROUNDS; round++) {
           cpuBefore === undefined || cpuAfter === undefined ? Number.NaN : (cpuAfter - cpuBefore) / m.total
         const key = `${framework}/${stack}`
         results[key] ??= { rps: [], p99: [], cpu: [] }
-        results[key].rps.push(m.rps)
-        results[key].p99.push(m.p99)
-        results[key].cpu.push(cpuPerRequest)
+        results[key].rps[round - 1] = m.rps
+        results[key].p99[round - 1] = m.p99
+        results[key].cpu[round - 1] = cpuPerRequest
         process.stderr.write(
           `  round ${round}: ${key.padEnd(16)} ${m.rps.toFixed(0).padStart(7)} req/s  p99 ${m.p99} ms  server CPU ${cpuPerRequest.toFixed(1)} µs/req\n`,
         )
-      } finally {
-        child.kill()
       }
     }
+  } finally {
+    for (const s of servers) s.child.kill()
   }
 }
 
