@@ -236,11 +236,12 @@ export function createStack(parts: CortexOptions, where: string): RequestHandler
   }
 
   return function cortexMiddleware(req: Request, res: Carrier, next: NextFunction): void {
-    const x = new Exchange()
-    res[kExchange] = x
-    if (tracker !== undefined) x.sloStart = tracker.now()
-    if (meter !== undefined) x.energyEnd = meter.startRequest()
     if (listens) {
+      // Only a stack with work at the close keeps an exchange (a rate limit alone needs none).
+      const x = new Exchange()
+      res[kExchange] = x
+      if (tracker !== undefined) x.sloStart = tracker.now()
+      if (meter !== undefined) x.energyEnd = meter.startRequest()
       // Already closed (the client left before this middleware ran): 'close' will not come again.
       if (res.closed) onClose.call(res)
       else res.on('close', onClose)
