@@ -6,11 +6,9 @@ import express5 from 'express'
 import express4 from 'express4'
 import {
   close,
-  cortexCalls,
   type FrameworkDriver,
   listen,
-  type Middleware,
-  PART_ORDER,
+  mountAll,
   reply,
   type ServerSetup,
   type Wiring,
@@ -21,19 +19,6 @@ const separate = {
   energy: adapter.energyTracking,
   rateLimit: adapter.rateLimit,
   powerMode: adapter.powerMode,
-}
-
-/** Mounts a case's parts as this driver wires them, then each middleware's own endpoints. */
-function mount(app: express5.Express, middleware: readonly Middleware[], wiring: Wiring): void {
-  if (wiring === 'cortex')
-    for (const parts of cortexCalls(middleware)) app.use(adapter.cortex(parts as adapter.CortexOptions))
-  for (const m of middleware) {
-    if (wiring === 'separate' && m.parts !== undefined) {
-      for (const part of PART_ORDER)
-        if (m.parts[part] !== undefined) app.use(separate[part](m.parts[part] as never))
-    }
-    m.express?.(app)
-  }
 }
 
 function driver(
@@ -49,7 +34,11 @@ function driver(
       const app = factory()
       app.set('trust proxy', setup.trustProxy ?? false)
       app.use(express5.json())
-      mount(app, setup.middleware ?? [], wiring)
+      await mountAll(setup.middleware ?? [], wiring, {
+        cortex: (parts) => app.use(adapter.cortex(parts as adapter.CortexOptions)),
+        part: (name, options) => app.use(separate[name](options as never)),
+        own: (m) => m.express?.(app),
+      })
       for (const route of setup.routes) {
         const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'delete'
         app[method](route.path, async (req, res, next) => {

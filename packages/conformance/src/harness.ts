@@ -43,7 +43,7 @@ export type Wiring = 'separate' | 'cortex'
  * of every middleware together in ONE call, as a user wires the whole stack,
  * unless two middleware wire the same part (then one call each).
  */
-export function cortexCalls(middleware: readonly Middleware[]): Parts[] {
+function cortexCalls(middleware: readonly Middleware[]): Parts[] {
   const all = middleware.flatMap((m) => (m.parts === undefined ? [] : [m.parts]))
   const merged: Parts = {}
   for (const parts of all) {
@@ -53,6 +53,28 @@ export function cortexCalls(middleware: readonly Middleware[]): Parts[] {
     }
   }
   return all.length === 0 ? [] : [merged]
+}
+
+/** How one framework mounts a `cortex()` call, one single-concern part, and a middleware's own endpoints. */
+export interface Mounter {
+  cortex(parts: Parts): unknown
+  part(name: (typeof PART_ORDER)[number], options: unknown): unknown
+  own(m: Middleware): unknown
+}
+
+/** Mounts a case's parts as `wiring` says (see `cortexCalls`), then each middleware's own endpoints. */
+export async function mountAll(
+  middleware: readonly Middleware[],
+  wiring: Wiring,
+  mounter: Mounter,
+): Promise<void> {
+  if (wiring === 'cortex') for (const parts of cortexCalls(middleware)) await mounter.cortex(parts)
+  for (const m of middleware) {
+    if (wiring === 'separate' && m.parts !== undefined) {
+      for (const part of PART_ORDER) if (m.parts[part] !== undefined) await mounter.part(part, m.parts[part])
+    }
+    await mounter.own(m)
+  }
 }
 
 /** The reply a route handler gives, framework-free. */

@@ -7,11 +7,9 @@ import Koa3 from 'koa'
 import Koa2 from 'koa2'
 import {
   close,
-  cortexCalls,
   type FrameworkDriver,
   listen,
-  type Middleware,
-  PART_ORDER,
+  mountAll,
   reply,
   type ServerSetup,
   type Wiring,
@@ -22,19 +20,6 @@ const separate = {
   energy: adapter.energyTracking,
   rateLimit: adapter.rateLimit,
   powerMode: adapter.powerMode,
-}
-
-/** Mounts a case's parts as this driver wires them, then each middleware's own endpoints. */
-function mount(app: Koa3, middleware: readonly Middleware[], wiring: Wiring): void {
-  if (wiring === 'cortex')
-    for (const parts of cortexCalls(middleware)) app.use(adapter.cortex(parts as adapter.CortexOptions))
-  for (const m of middleware) {
-    if (wiring === 'separate' && m.parts !== undefined) {
-      for (const part of PART_ORDER)
-        if (m.parts[part] !== undefined) app.use(separate[part](m.parts[part] as never))
-    }
-    m.koa?.(app)
-  }
 }
 
 async function jsonBody(ctx: Koa3.Context): Promise<unknown> {
@@ -53,7 +38,11 @@ function driver(name: 'koa' | 'koa2' | 'koa+cortex', Koa: typeof Koa3, wiring: W
     async start(setup: ServerSetup) {
       const app = new Koa()
       app.proxy = setup.trustProxy ?? false
-      mount(app, setup.middleware ?? [], wiring)
+      await mountAll(setup.middleware ?? [], wiring, {
+        cortex: (parts) => app.use(adapter.cortex(parts as adapter.CortexOptions)),
+        part: (name, options) => app.use(separate[name](options as never)),
+        own: (m) => m.koa?.(app),
+      })
       const router = new Router()
       for (const route of setup.routes) {
         const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'delete'
