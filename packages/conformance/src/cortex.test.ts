@@ -116,6 +116,7 @@ describe.each(adapters)('cortex() on $name', (adapter) => {
     refused(undefined, 'options')
     refused({}, 'options')
     refused({ limiter: parts().rateLimit.limiter }, 'limiter')
+    refused({ slo: null }, 'slo')
     refused({ rateLimit: { limiter: {} } }, 'limiter')
     refused({ slo: { tracker: {} } }, 'tracker')
     refused({ energy: { meter: null } }, 'meter')

@@ -5,7 +5,7 @@
  * response. Fastify charges for every hook and listener about as much as a
  * part's own work, so the four parts together cost little more than one.
  */
-import { CortexConfigError, checkKnownKeys } from '@cortex/core'
+import { CortexConfigError, checkKnownKeys, checkObject } from '@cortex/core'
 import { checkEnergyMeter, type EnergyTrackingOptions, energyStep } from './energy.js'
 import { installSteps, type Step } from './pipeline.js'
 import { cortexPlugin } from './plugin.js'
@@ -35,6 +35,7 @@ function checkCortex(options: CortexOptions): void {
   if (!PARTS.some((part) => options[part] !== undefined)) {
     throw new CortexConfigError('options', options, `at least one of ${PARTS.join(', ')}`, 'cortex')
   }
+  for (const part of PARTS) if (options[part] !== undefined) checkObject(options[part], part, 'cortex')
   if (options.slo !== undefined) checkSloTracker(options.slo?.tracker, 'cortex')
   if (options.energy !== undefined) checkEnergyMeter(options.energy?.meter, 'cortex')
   if (options.rateLimit !== undefined) {

@@ -14,7 +14,14 @@
  * synchronously, the middleware adds no promise of its own.
  */
 import type { ServerResponse } from 'node:http'
-import { CortexConfigError, checkKnownKeys, checkMethods, routeNames, UNMATCHED_ROUTE } from '@cortex/core'
+import {
+  CortexConfigError,
+  checkKnownKeys,
+  checkMethods,
+  checkObject,
+  routeNames,
+  UNMATCHED_ROUTE,
+} from '@cortex/core'
 import type { EndRequest, EnergyMeter } from '@cortex/energy'
 import type { PowerModeController } from '@cortex/low-power'
 import type { SloTracker } from '@cortex/slo'
@@ -246,5 +253,6 @@ export function cortex(options: CortexOptions): Middleware {
   if (!PARTS.some((part) => options[part] !== undefined)) {
     throw new CortexConfigError('options', options, `at least one of ${PARTS.join(', ')}`, 'cortex')
   }
+  for (const part of PARTS) if (options[part] !== undefined) checkObject(options[part], part, 'cortex')
   return createStack(options, 'cortex')
 }

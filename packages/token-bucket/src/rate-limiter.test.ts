@@ -254,8 +254,15 @@ describe('setRateScale', () => {
     expect((limiter.consume('k', '*') as RateLimitDecision).allowed).toBe(false)
     clock.now += 1
     expect((limiter.consume('k', '*') as RateLimitDecision).allowed).toBe(true)
+    // The RateLimit-Policy item follows the scaled rate, and back.
+    expect(limiter.responseFor(limiter.peek('k', '*') as RateLimitDecision).headers['RateLimit-Policy']).toBe(
+      '"*";q=30;w=60',
+    )
     limiter.setRateScale(1)
     expect((limiter.peek('k', '*') as RateLimitDecision).limit).toBe(60)
+    expect(limiter.responseFor(limiter.peek('k', '*') as RateLimitDecision).headers['RateLimit-Policy']).toBe(
+      '"*";q=60;w=60',
+    )
     clock.now += 10_000
     expect((limiter.peek('k', '*') as RateLimitDecision).remaining).toBe(10)
   })
@@ -532,6 +539,19 @@ describe('check, handler and responseFor (the adapters’ side)', () => {
     })
     off.check(info, { trustProxy: false, headers: { forwarded: 'for=1.2.3.4' } })
     expect(quiet).not.toHaveBeenCalled()
+  })
+
+  it('still warns when a proxy appears after untrusted requests without one (the check samples requests)', () => {
+    const warn = vi.fn()
+    const limiter = createRateLimiter({ policies, logger: { warn } })
+    const info = { method: 'GET', path: '/health/live', route: undefined, clientAddress: '127.0.0.1' }
+    for (let i = 0; i < 5; i++) limiter.check(info, { trustProxy: false, headers: { host: 'x' } })
+    expect(warn).not.toHaveBeenCalled()
+    // A proxy adds its header to every request from then on: the warning comes within 16 of them.
+    for (let i = 0; i < 16; i++)
+      limiter.check(info, { trustProxy: false, headers: { 'x-real-ip': '1.2.3.4' } })
+    expect(warn).toHaveBeenCalledTimes(1)
+    expect(warn.mock.calls[0]?.[0]).toMatch(/x-real-ip/)
   })
 
   it('plans 429 with headers and the JSON body, combining the decisions of several middlewares', () => {
