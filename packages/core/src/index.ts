@@ -74,6 +74,7 @@ export {
   checkNumber,
   checkObject,
   checkOneOf,
+  checkParts,
   parseDuration,
   parseOptionalDuration,
 } from './validate.js'

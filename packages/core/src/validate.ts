@@ -81,6 +81,25 @@ export function checkKnownKeys(options: object, known: readonly string[], where?
 }
 
 /**
+ * Options made of named parts, such as the adapters' `cortex({ rateLimit, slo,
+ * energy, powerMode })`: an object whose keys are among `parts`, naming at
+ * least one of them, each an object.
+ *
+ * @example
+ * checkParts(options, ['rateLimit', 'slo', 'energy', 'powerMode'], 'cortex')
+ */
+export function checkParts(options: unknown, parts: readonly string[], where: string): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new CortexConfigError('options', options, `an object with any of ${parts.join(', ')}`, where)
+  }
+  checkKnownKeys(options, parts, where)
+  const given = parts.filter((part) => (options as Record<string, unknown>)[part] !== undefined)
+  if (given.length === 0)
+    throw new CortexConfigError('options', options, `at least one of ${parts.join(', ')}`, where)
+  for (const part of given) checkObject((options as Record<string, unknown>)[part], part, where)
+}
+
+/**
  * A plain object (not null, not an array).
  *
  * @example

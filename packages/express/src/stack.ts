@@ -16,14 +16,7 @@
  * mode's slot. When the response closes (sent, or the client went away) the
  * SLO record is made, the energy attribution ends and the slot is released.
  */
-import {
-  CortexConfigError,
-  checkKnownKeys,
-  checkMethods,
-  checkObject,
-  routeNames,
-  UNMATCHED_ROUTE,
-} from '@cortex/core'
+import { CortexConfigError, checkMethods, checkParts, routeNames, UNMATCHED_ROUTE } from '@cortex/core'
 import type { EndRequest, EnergyMeter } from '@cortex/energy'
 import type { PowerModeController } from '@cortex/low-power'
 import type { SloTracker } from '@cortex/slo'
@@ -286,13 +279,6 @@ export function createStack(parts: CortexOptions, where: string): RequestHandler
  * }))
  */
 export function cortex(options: CortexOptions): RequestHandler {
-  if (typeof options !== 'object' || options === null) {
-    throw new CortexConfigError('options', options, `an object with any of ${PARTS.join(', ')}`, 'cortex')
-  }
-  checkKnownKeys(options, PARTS, 'cortex')
-  if (!PARTS.some((part) => options[part] !== undefined)) {
-    throw new CortexConfigError('options', options, `at least one of ${PARTS.join(', ')}`, 'cortex')
-  }
-  for (const part of PARTS) if (options[part] !== undefined) checkObject(options[part], part, 'cortex')
+  checkParts(options, PARTS, 'cortex')
   return createStack(options, 'cortex')
 }

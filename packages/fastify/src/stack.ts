@@ -5,7 +5,7 @@
  * response. Fastify charges for every hook and listener about as much as a
  * part's own work, so the four parts together cost little more than one.
  */
-import { CortexConfigError, checkKnownKeys, checkObject } from '@cortex/core'
+import { checkParts } from '@cortex/core'
 import { checkEnergyMeter, type EnergyTrackingOptions, energyStep } from './energy.js'
 import { installSteps, type Step } from './pipeline.js'
 import { cortexPlugin } from './plugin.js'
@@ -28,14 +28,7 @@ export interface CortexOptions {
 const PARTS = ['rateLimit', 'slo', 'energy', 'powerMode'] as const
 
 function checkCortex(options: CortexOptions): void {
-  if (typeof options !== 'object' || options === null) {
-    throw new CortexConfigError('options', options, `an object with any of ${PARTS.join(', ')}`, 'cortex')
-  }
-  checkKnownKeys(options, PARTS, 'cortex')
-  if (!PARTS.some((part) => options[part] !== undefined)) {
-    throw new CortexConfigError('options', options, `at least one of ${PARTS.join(', ')}`, 'cortex')
-  }
-  for (const part of PARTS) if (options[part] !== undefined) checkObject(options[part], part, 'cortex')
+  checkParts(options, PARTS, 'cortex')
   if (options.slo !== undefined) checkSloTracker(options.slo?.tracker, 'cortex')
   if (options.energy !== undefined) checkEnergyMeter(options.energy?.meter, 'cortex')
   if (options.rateLimit !== undefined) {

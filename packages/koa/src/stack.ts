@@ -14,14 +14,7 @@
  * synchronously, the middleware adds no promise of its own.
  */
 import type { ServerResponse } from 'node:http'
-import {
-  CortexConfigError,
-  checkKnownKeys,
-  checkMethods,
-  checkObject,
-  routeNames,
-  UNMATCHED_ROUTE,
-} from '@cortex/core'
+import { CortexConfigError, checkMethods, checkParts, routeNames, UNMATCHED_ROUTE } from '@cortex/core'
 import type { EndRequest, EnergyMeter } from '@cortex/energy'
 import type { PowerModeController } from '@cortex/low-power'
 import type { SloTracker } from '@cortex/slo'
@@ -246,13 +239,6 @@ export function createStack(parts: CortexOptions, where: string): Middleware {
  * }))
  */
 export function cortex(options: CortexOptions): Middleware {
-  if (typeof options !== 'object' || options === null) {
-    throw new CortexConfigError('options', options, `an object with any of ${PARTS.join(', ')}`, 'cortex')
-  }
-  checkKnownKeys(options, PARTS, 'cortex')
-  if (!PARTS.some((part) => options[part] !== undefined)) {
-    throw new CortexConfigError('options', options, `at least one of ${PARTS.join(', ')}`, 'cortex')
-  }
-  for (const part of PARTS) if (options[part] !== undefined) checkObject(options[part], part, 'cortex')
+  checkParts(options, PARTS, 'cortex')
   return createStack(options, 'cortex')
 }
