@@ -16,12 +16,7 @@ import type { Request } from 'express'
  * // → { method: 'GET', path: '/users/42', route: '/users/:id', clientAddress: '127.0.0.1' }
  */
 export function requestInfo(req: Request): RequestInfo {
-  return {
-    method: req.method,
-    path: pathOf(req.originalUrl ?? req.url),
-    route: routeOf(req),
-    clientAddress: req.ip ?? req.socket?.remoteAddress,
-  }
+  return facts(req, routeOf(req))
 }
 
 /**
@@ -30,10 +25,14 @@ export function requestInfo(req: Request): RequestInfo {
  * request yet), which spares a lookup per request.
  */
 export function limiterInfo(req: Request): RequestInfo {
+  return facts(req, undefined)
+}
+
+function facts(req: Request, route: string | undefined): RequestInfo {
   return {
     method: req.method,
     path: pathOf(req.originalUrl ?? req.url),
-    route: undefined,
+    route,
     clientAddress: req.ip ?? req.socket?.remoteAddress,
   }
 }

@@ -150,7 +150,7 @@ export function rateLimitHeaders(
     if (format === 'ietf') {
       headers['RateLimit-Policy'] = shown.map((d) => policyItem(d).item).join(', ')
       headers.RateLimit = shown
-        .map((d) => `${sfString(d.policy)};r=${d.remaining};t=${d.resetSeconds}`)
+        .map((d) => `${policyItem(d).name};r=${d.remaining};t=${d.resetSeconds}`)
         .join(', ')
     } else if (format === 'draft-7') {
       const d = mostRestrictive(shown)
