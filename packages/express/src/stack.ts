@@ -28,6 +28,7 @@ import type {
 } from '@cortex/token-bucket'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import { limiterInfo, routeOf, setRouteHint } from './request-info.js'
+import { installRequestSlots } from './request-slots.js'
 
 declare global {
   namespace Express {
@@ -71,8 +72,19 @@ export interface CortexOptions {
 
 const PARTS = ['rateLimit', 'slo', 'energy', 'powerMode'] as const
 
-/** What one stack keeps about one response: a fixed shape, one object, one property on `res`. */
+/**
+ * What one stack keeps about one exchange: a fixed shape, one object, held by
+ * the response's 'close' listener. No property is added to `req` or `res`:
+ * in Express each one costs one to two microseconds per request (Express has
+ * already swapped their prototypes and added dozens of its own properties),
+ * more than the rest of a part's work (see `request-slots.ts`).
+ */
 class Exchange {
+  constructor(
+    readonly req: Request,
+    readonly res: Response,
+  ) {}
+
   /** When the request started on the SLO tracker's clock; -1 when not timed. */
   sloStart = -1
   /** Ends this request's energy attribution; undefined once ended. */
@@ -144,17 +156,12 @@ export function createStack(parts: CortexOptions, where: string): RequestHandler
   }
   const listens = tracker !== undefined || meter !== undefined || controller !== undefined
   const nameOf = routeNames()
-  /** This stack's exchange on each response (one symbol per stack, so two stacks never mix). */
-  const kExchange = Symbol('cortex.express.exchange')
-  type Carrier = Response & { [kExchange]?: Exchange }
-
-  function onClose(this: Carrier): void {
-    const x = this[kExchange]
-    if (x === undefined) return
-    const req = this.req
+  /** Runs once when the exchange's response closes (sent, or the client went away). */
+  function onClose(x: Exchange): void {
+    const { req, res } = x
     // The route is looked up once, for the SLO record and the energy attribution alike.
     let route: string | undefined
-    if (x.sloStart >= 0 && this.writableEnded && tracker !== undefined) {
+    if (x.sloStart >= 0 && res.writableEnded && tracker !== undefined) {
       // Responses the server completed only: a client that left first did not get one.
       route = routeOf(req)
       try {
@@ -162,7 +169,7 @@ export function createStack(parts: CortexOptions, where: string): RequestHandler
         tracker.record({
           method: req.method,
           route,
-          statusCode: this.statusCode,
+          statusCode: res.statusCode,
           durationMs: end - x.sloStart,
           at: end,
         })
@@ -192,8 +199,7 @@ export function createStack(parts: CortexOptions, where: string): RequestHandler
   }
 
   /** Holds the slot until the response closes (at once if the client already left while it was queued). */
-  function admit(req: Request, res: Carrier, next: NextFunction, release: () => void): void {
-    const x = res[kExchange] as Exchange
+  function admit(req: Request, res: Response, next: NextFunction, x: Exchange, release: () => void): void {
     if (res.closed) release()
     else x.release = release
     const mode = (controller as PowerModeController).mode
@@ -202,7 +208,7 @@ export function createStack(parts: CortexOptions, where: string): RequestHandler
     next()
   }
 
-  function takeSlot(req: Request, res: Carrier, next: NextFunction): void {
+  function takeSlot(req: Request, res: Response, next: NextFunction, x: Exchange | undefined): void {
     if (controller === undefined) {
       next()
       return
@@ -210,11 +216,11 @@ export function createStack(parts: CortexOptions, where: string): RequestHandler
     // A free slot is taken synchronously; only a queued request waits on a promise.
     const release = controller.tryAcquire()
     if (release !== undefined) {
-      admit(req, res, next, release)
+      admit(req, res, next, x as Exchange, release)
       return
     }
     controller.acquire().then(
-      (queued) => admit(req, res, next, queued),
+      (queued) => admit(req, res, next, x as Exchange, queued),
       (err: unknown) => {
         const plan = controller.overloadResponse(err)
         if (!plan) return next(err)
@@ -224,30 +230,41 @@ export function createStack(parts: CortexOptions, where: string): RequestHandler
   }
 
   /** Sends the rate-limit headers; a refused request is answered here, an allowed one goes on. */
-  function applyPlan(req: Request, res: Carrier, next: NextFunction, plan: RateLimitPlan): void {
+  function applyPlan(
+    req: Request,
+    res: Response,
+    next: NextFunction,
+    x: Exchange | undefined,
+    plan: RateLimitPlan,
+  ): void {
     const headers = plan.headers
     for (const name in headers) res.setHeader(name, headers[name] as string)
     if (plan.allowed) {
-      takeSlot(req, res, next)
+      takeSlot(req, res, next, x)
       return
     }
     if (plan.route !== undefined) setRouteHint(req, plan.route)
     res.status(plan.status).json(plan.body)
   }
 
-  return function cortexMiddleware(req: Request, res: Carrier, next: NextFunction): void {
+  const slots = rate !== undefined || controller !== undefined
+  return function cortexMiddleware(req: Request, res: Response, next: NextFunction): void {
+    // `req.powerMode` and the rate-limit decisions, without a property added to `req`.
+    if (slots) installRequestSlots(req)
+    // Only a stack with work at the close keeps an exchange (a rate limit alone needs none).
+    let x: Exchange | undefined
     if (listens) {
-      // Only a stack with work at the close keeps an exchange (a rate limit alone needs none).
-      const x = new Exchange()
-      res[kExchange] = x
-      if (tracker !== undefined) x.sloStart = tracker.now()
-      if (meter !== undefined) x.energyEnd = meter.startRequest()
+      const exchange = new Exchange(req, res)
+      x = exchange
+      if (tracker !== undefined) exchange.sloStart = tracker.now()
+      if (meter !== undefined) exchange.energyEnd = meter.startRequest()
       // Already closed (the client left before this middleware ran): 'close' will not come again.
-      if (res.closed) onClose.call(res)
-      else res.on('close', onClose)
+      // One small closure per request: far cheaper here than a property on `res`.
+      if (res.closed) onClose(exchange)
+      else res.on('close', () => onClose(exchange))
     }
     if (rate === undefined) {
-      takeSlot(req, res, next)
+      takeSlot(req, res, next, x)
       return
     }
     let plan: ReturnType<typeof rate.handle>
@@ -257,9 +274,9 @@ export function createStack(parts: CortexOptions, where: string): RequestHandler
       next(err)
       return
     }
-    if (plan === undefined) takeSlot(req, res, next)
-    else if (isPromise(plan)) plan.then((p) => applyPlan(req, res, next, p), next)
-    else applyPlan(req, res, next, plan)
+    if (plan === undefined) takeSlot(req, res, next, x)
+    else if (isPromise(plan)) plan.then((p) => applyPlan(req, res, next, x, p), next)
+    else applyPlan(req, res, next, x, plan)
   }
 }
 
