@@ -5,24 +5,32 @@
  * (Express: express-rate-limit + express-prom-bundle; Fastify:
  * @fastify/rate-limit + fastify-metrics; Koa: koa-ratelimit + a prom-client
  * middleware). Each server runs in its own process; a framework's servers
- * all run at once and the rounds alternate between them, seconds apart. The table gives each stack's median req/s, p99 and CPU
- * per request, and its loss against bare as the median over rounds of the
- * ratio to that round's bare server.
+ * all run at once and the rounds alternate between them, seconds apart, and
+ * every few rounds all the servers are replaced by fresh processes. The
+ * table gives each stack's median req/s, p99 and CPU per request, and its
+ * loss against bare as the median over rounds of the ratio to that round's
+ * bare server.
  *
- * A fourth row per framework, the floor, is a server doing only what any
+ * Three reference rows follow. The floor is a server doing only what any
  * implementation of the stack must: one middleware or `onRequest` hook that
  * sets the three response headers the stack sends (`RateLimit-Policy`,
  * `RateLimit`, `Power-Mode`) the framework's cheapest way and adds one
  * 'close' listener (a no-op) to see the response end, which SLO latency,
  * energy attribution and the concurrency slot all need
- * (`CORTEX_ONLY=floor` in server.ts). No implementation can cost less. A
- * fifth row, observe, is the floor without the headers: one middleware or
+ * (`CORTEX_ONLY=floor` in server.ts). No implementation can cost less.
+ * Observe is the floor without the headers: one middleware or
  * hook adding one 'close' listener, what seeing each request start and end
- * costs by itself (`CORTEX_ONLY=observe`).
+ * costs by itself (`CORTEX_ONLY=observe`). Direct calls the
+ * same four primitives by hand from one hook for this one route (fixed route,
+ * policy and header names, one clock read at each end, no options or checks;
+ * `CORTEX_ONLY=direct`): its gap to the floor is the primitives' own work,
+ * and `cortex()`'s gap to it is what the adapter's generality costs.
  *
  *   BENCH_HTTP_SECONDS   seconds per measurement (default 2)
  *   BENCH_HTTP_ROUNDS    rounds (default 15)
+ *   BENCH_HTTP_PROCESSES server processes per stack, each serving an equal share of the rounds (default 5)
  *   BENCH_HTTP_PIN=0     do not pin the server and autocannon to separate CPUs
+ *   BENCH_HTTP_FRAMEWORKS a comma-separated subset of express,fastify,koa (default all)
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
@@ -34,13 +42,26 @@ import { pinThisProcess } from '../_lib/compare.js'
 
 const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 2)
 const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 15)
+const PROCESSES = Math.min(ROUNDS, Number(process.env.BENCH_HTTP_PROCESSES ?? 5))
 const WARMUP = 2
-const FRAMEWORKS = ['express', 'fastify', 'koa'] as const
-const STACKS = ['bare', 'cortex', 'peer', 'floor', 'observe'] as const
+const ALL_FRAMEWORKS = ['express', 'fastify', 'koa'] as const
+const FRAMEWORKS = frameworksToRun(process.env.BENCH_HTTP_FRAMEWORKS)
+const STACKS = ['bare', 'cortex', 'peer', 'direct', 'floor', 'observe'] as const
 const PEERS = {
   express: 'express-rate-limit + express-prom-bundle',
   fastify: '@fastify/rate-limit + fastify-metrics',
   koa: 'koa-ratelimit + prom-client middleware',
+}
+
+function frameworksToRun(list: string | undefined): readonly (typeof ALL_FRAMEWORKS)[number][] {
+  if (list === undefined || list.trim() === '') return ALL_FRAMEWORKS
+  const names = list.split(',').map((s) => s.trim())
+  for (const name of names) {
+    if (!(ALL_FRAMEWORKS as readonly string[]).includes(name)) {
+      throw new Error(`BENCH_HTTP_FRAMEWORKS: "${name}" is not one of ${ALL_FRAMEWORKS.join(', ')}`)
+    }
+  }
+  return ALL_FRAMEWORKS.filter((f) => names.includes(f))
 }
 
 /**
@@ -60,17 +81,17 @@ function cpuMicros(pid: number | undefined): number | undefined {
 }
 
 async function startServer(framework: string, stack: string): Promise<{ child: ChildProcess; port: number }> {
-  const floor = stack === 'floor' || stack === 'observe'
+  const diagnostic = stack === 'direct' || stack === 'floor' || stack === 'observe'
   const args = [
     '--import',
     'tsx',
     fileURLToPath(new URL('./server.ts', import.meta.url)),
     framework,
-    floor ? 'cortex' : stack,
+    diagnostic ? 'cortex' : stack,
   ]
   const options = {
     stdio: ['ignore', 'pipe', 'inherit'] as ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, CORTEX_ONLY: floor ? stack : '' },
+    env: { ...process.env, CORTEX_ONLY: diagnostic ? stack : '' },
   }
   const child = PIN
     ? spawn('taskset', ['-c', '1', process.execPath, ...args], options)
@@ -84,6 +105,15 @@ async function startServer(framework: string, stack: string): Promise<{ child: C
   return { child, port }
 }
 
+/** Stops a server and waits for its exit, so the next processes start on an idle CPU. */
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve())
+    child.kill()
+  })
+}
+
 async function measure(port: number, seconds: number) {
   const r = await autocannon({ url: `http://127.0.0.1:${port}/hello`, connections: 10, duration: seconds })
   if (r.non2xx > 0 || r.errors > 0)
@@ -94,38 +124,50 @@ async function measure(port: number, seconds: number) {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
 
 console.log(
-  `# HTTP overhead · ${new Date().toISOString().slice(0, 10)} · Node ${process.version} · ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'} · autocannon 10 connections, ${SECONDS} s × ${ROUNDS} rounds, medians; losses are per-round ratios to that round's bare server${PIN ? ' · server pinned to CPU 1, autocannon to CPU 0' : ''}\n`,
+  `# HTTP overhead · ${new Date().toISOString().slice(0, 10)} · Node ${process.version} · ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'} · autocannon 10 connections, ${SECONDS} s × ${ROUNDS} rounds on ${PROCESSES} fresh processes per stack, medians; losses are per-round ratios to that round's bare server${PIN ? ' · server pinned to CPU 1, autocannon to CPU 0' : ''}\n`,
 )
 const results: Record<string, { rps: number[]; p99: number[]; cpu: number[] }> = {}
 for (const framework of FRAMEWORKS) {
-  // Every stack's server runs at once (all on the server CPU, idle but one): the rounds then
-  // alternate between them seconds apart, so a slow spell of the machine falls on the stacks
-  // alike instead of on whichever one a long measurement happened to cover.
-  const servers: { stack: (typeof STACKS)[number]; child: ChildProcess; port: number }[] = []
-  try {
-    for (const stack of STACKS) servers.push({ stack, ...(await startServer(framework, stack)) })
-    for (const s of servers) await measure(s.port, WARMUP) // JIT and connection set-up
-    for (let round = 1; round <= ROUNDS; round++) {
-      // A different order each round, so no stack always runs right after another.
-      const shift = (round - 1) % servers.length
-      for (const { stack, child, port } of [...servers.slice(shift), ...servers.slice(0, shift)]) {
-        const cpuBefore = cpuMicros(child.pid)
-        const m = await measure(port, SECONDS)
-        const cpuAfter = cpuMicros(child.pid)
-        const cpuPerRequest =
-          cpuBefore === undefined || cpuAfter === undefined ? Number.NaN : (cpuAfter - cpuBefore) / m.total
-        const key = `${framework}/${stack}`
-        results[key] ??= { rps: [], p99: [], cpu: [] }
-        results[key].rps[round - 1] = m.rps
-        results[key].p99[round - 1] = m.p99
-        results[key].cpu[round - 1] = cpuPerRequest
-        process.stderr.write(
-          `  round ${round}: ${key.padEnd(16)} ${m.rps.toFixed(0).padStart(7)} req/s  p99 ${m.p99} ms  server CPU ${cpuPerRequest.toFixed(1)} µs/req\n`,
-        )
+  let round = 0
+  for (let generation = 1; generation <= PROCESSES; generation++) {
+    // Fresh server processes for every stack, all running at once (all on the server CPU,
+    // idle but one): the rounds alternate between them seconds apart, so a slow spell of the
+    // machine falls on the stacks alike. New processes each generation, because one Node
+    // process can run the same code 10-15 % faster or slower than the next for its whole life
+    // (code placement, JIT decisions), which no number of rounds against it averages out.
+    const servers: { stack: (typeof STACKS)[number]; child: ChildProcess; port: number }[] = []
+    try {
+      // Started in a different order each generation, in case the order leaves a mark.
+      const shifted = [
+        ...STACKS.slice(generation % STACKS.length),
+        ...STACKS.slice(0, generation % STACKS.length),
+      ]
+      for (const stack of shifted) servers.push({ stack, ...(await startServer(framework, stack)) })
+      servers.sort((a, b) => STACKS.indexOf(a.stack) - STACKS.indexOf(b.stack))
+      for (const s of servers) await measure(s.port, WARMUP) // JIT and connection set-up
+      const last = Math.min(ROUNDS, Math.round((ROUNDS * generation) / PROCESSES))
+      for (; round < last; round++) {
+        // A different order each round, so no stack always runs right after another.
+        const shift = round % servers.length
+        for (const { stack, child, port } of [...servers.slice(shift), ...servers.slice(0, shift)]) {
+          const cpuBefore = cpuMicros(child.pid)
+          const m = await measure(port, SECONDS)
+          const cpuAfter = cpuMicros(child.pid)
+          const cpuPerRequest =
+            cpuBefore === undefined || cpuAfter === undefined ? Number.NaN : (cpuAfter - cpuBefore) / m.total
+          const key = `${framework}/${stack}`
+          results[key] ??= { rps: [], p99: [], cpu: [] }
+          results[key].rps[round] = m.rps
+          results[key].p99[round] = m.p99
+          results[key].cpu[round] = cpuPerRequest
+          process.stderr.write(
+            `  round ${round + 1} (processes ${generation}): ${key.padEnd(16)} ${m.rps.toFixed(0).padStart(7)} req/s  p99 ${m.p99} ms  server CPU ${cpuPerRequest.toFixed(1)} µs/req\n`,
+          )
+        }
       }
+    } finally {
+      await Promise.all(servers.map((s) => stop(s.child)))
     }
-  } finally {
-    for (const s of servers) s.child.kill()
   }
 }
 
@@ -151,17 +193,19 @@ for (const framework of FRAMEWORKS) {
         ? 'bare'
         : stack === 'cortex'
           ? '@cortex cortex(): rate limit + SLO + energy + power mode'
-          : stack === 'floor'
-            ? 'floor: one hook, one close listener, the three headers; no work'
-            : stack === 'observe'
-              ? 'observe: one hook, one close listener; no headers, no work'
-              : PEERS[framework]
+          : stack === 'direct'
+            ? 'direct: the same four primitives called by hand for this one route'
+            : stack === 'floor'
+              ? 'floor: one hook, one close listener, the three headers; no work'
+              : stack === 'observe'
+                ? 'observe: one hook, one close listener; no headers, no work'
+                : PEERS[framework]
     console.log(
       `| ${framework} | ${name} | ${rps.toFixed(0)} | ${median(r.p99)} | ${stack === 'bare' ? '' : `${(lost[stack] * 100).toFixed(1)}%`} | ${cpu.toFixed(1)} | ${stack === 'bare' ? '' : `${cpuAdded >= 0 ? '+' : ''}${(cpuAdded * 100).toFixed(1)}%`} |`,
     )
   }
   verdicts.push(
-    `${framework}: @cortex costs ${((lost.cortex as number) * 100).toFixed(1)}% of bare req/s, the peer stack ${((lost.peer as number) * 100).toFixed(1)}% (${(lost.cortex as number) < (lost.peer as number) ? 'less than the peers' : 'NOT less than the peers'}); the floor (hook + close listener + headers, no work) ${((lost.floor as number) * 100).toFixed(1)}%, observing start and end alone ${((lost.observe as number) * 100).toFixed(1)}%`,
+    `${framework}: @cortex costs ${((lost.cortex as number) * 100).toFixed(1)}% of bare req/s, the peer stack ${((lost.peer as number) * 100).toFixed(1)}% (${(lost.cortex as number) < (lost.peer as number) ? 'less than the peers' : 'NOT less than the peers'}); the same primitives called by hand ${((lost.direct as number) * 100).toFixed(1)}%; the floor (hook + close listener + headers, no work) ${((lost.floor as number) * 100).toFixed(1)}%, observing start and end alone ${((lost.observe as number) * 100).toFixed(1)}%`,
   )
 }
 console.log(`\n${verdicts.join('\n')}`)

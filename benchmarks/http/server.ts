@@ -27,17 +27,19 @@
  * - `observe`: the floor without the headers — one middleware or hook that
  *   adds one 'close' listener, which any per-request latency or energy
  *   tracking needs;
+ * - `direct`: the same four primitives as `cortex()` called by hand from one
+ *   middleware or hook, for this one endpoint only (see `directWiring`);
  * - `separate`: the four single-concern middlewares instead of `cortex()`.
  */
-import { createServer } from 'node:http'
+import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createEnergyMeter } from '@cortex/energy'
+import { createEnergyMeter, type EndRequest } from '@cortex/energy'
 import * as cortexExpress from '@cortex/express'
 import * as cortexFastify from '@cortex/fastify'
 import * as cortexKoa from '@cortex/koa'
 import { createPowerModeController } from '@cortex/low-power'
 import { createSloTracker, defineSlos } from '@cortex/slo'
-import { createRateLimiter } from '@cortex/token-bucket'
+import { createRateLimiter, type RateLimitDecision } from '@cortex/token-bucket'
 import Router from '@koa/router'
 import express from 'express'
 import Fastify from 'fastify'
@@ -88,6 +90,60 @@ function cortexStack() {
   return { registry, limiter, tracker, meter, power }
 }
 
+/**
+ * `direct`: the four primitives of `cortex()` (the same limiter, tracker,
+ * meter and controller) called by hand for this one endpoint: the route,
+ * policy and header names fixed, one clock read at each end shared by SLO
+ * timing and energy attribution (both clocks are their defaults here), the
+ * client keyed by its socket address, its state held by the 'close'
+ * listener's closure, no options and no checks, and no 429
+ * path (the benchmark's limits never refuse). What one could hand-wire for a
+ * single route: its gap to the floor is the primitives' own work, and
+ * `cortex()`'s gap to it is what the adapter's generality costs.
+ */
+const DIRECT_POLICY = '"*";q=1000000000;w=1'
+function directWiring(c: ReturnType<typeof cortexStack>) {
+  const { tracker, meter, limiter, power } = c
+  const origin = performance.timeOrigin
+  interface State {
+    method: string
+    start: number
+    end: EndRequest
+    release: (() => void) | undefined
+  }
+  function onClose(res: ServerResponse, s: State): void {
+    const t = tracker.now()
+    if (res.writableEnded) {
+      tracker.record({
+        method: s.method,
+        route: '/hello',
+        statusCode: res.statusCode,
+        durationMs: t - s.start,
+        at: t,
+      })
+    }
+    s.end(undefined, origin + t)
+    s.release?.()
+  }
+  /**
+   * Starts one request and returns its `RateLimit` header; the caller sets it,
+   * `DIRECT_POLICY` and the `Power-Mode` header (`power.mode`) the
+   * framework's cheapest way.
+   */
+  return (method: string, address: string, res: ServerResponse): string => {
+    const t = tracker.now()
+    const d = limiter.consume(address, '*') as RateLimitDecision // the memory store answers at once
+    const s: State = {
+      method,
+      start: t,
+      end: meter.startRequest('GET /hello', origin + t),
+      release: power.tryAcquire(),
+    }
+    res.on('close', () => onClose(res, s))
+    return `"*";r=${d.remaining};t=${d.resetSeconds}`
+  }
+}
+
 async function listen(server: import('node:http').Server): Promise<number> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   return (server.address() as AddressInfo).port
@@ -110,6 +166,15 @@ async function start(): Promise<number> {
           res.on('close', noop)
           next()
         })
+      if (only === 'direct') {
+        const start = directWiring(c)
+        app.use((req, res, next) => {
+          res.setHeader('ratelimit', start(req.method, req.socket.remoteAddress ?? '', res))
+          res.setHeader('ratelimit-policy', DIRECT_POLICY)
+          res.setHeader('power-mode', c.power.mode)
+          next()
+        })
+      }
       if (only === 'headers-raw' || only === 'floor')
         app.use((_req, res, next) => {
           for (const k in THREE) res.setHeader(k, THREE[k] as string)
@@ -180,6 +245,15 @@ async function start(): Promise<number> {
           done()
         })
       }
+      if (only === 'direct') {
+        const start = directWiring(c)
+        app.addHook('onRequest', (request, reply, done) => {
+          reply.header('ratelimit', start(request.method, request.ip, reply.raw))
+          reply.header('ratelimit-policy', DIRECT_POLICY)
+          reply.header('power-mode', c.power.mode)
+          done()
+        })
+      }
       if (only === 'empty-async-hooks') {
         app.addHook('onRequest', async () => {})
         app.addHook('onResponse', async () => {})
@@ -223,6 +297,15 @@ async function start(): Promise<number> {
     if (only === 'observe') {
       app.use((ctx, next) => {
         ctx.res.on('close', noop)
+        return next()
+      })
+    }
+    if (only === 'direct') {
+      const start = directWiring(c)
+      app.use((ctx, next) => {
+        ctx.res.setHeader('ratelimit', start(ctx.method, ctx.req.socket.remoteAddress ?? '', ctx.res))
+        ctx.res.setHeader('ratelimit-policy', DIRECT_POLICY)
+        ctx.res.setHeader('power-mode', c.power.mode)
         return next()
       })
     }
