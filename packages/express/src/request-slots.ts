@@ -12,6 +12,8 @@
  * and the values live in `res.locals`, the request-scoped object Express
  * creates for every response, under symbol keys no template or user code
  * sees. Reading and writing `req.powerMode` work as for a plain property.
+ * A middleware that replaces `res.locals` with a new object (rather than
+ * adding to it) drops both values.
  *
  * A request Express did not initialise (no `app.request` prototype, or no
  * `res.locals`) gets plain properties instead.
