@@ -6,10 +6,10 @@
  * @fastify/rate-limit + fastify-metrics; Koa: koa-ratelimit + a prom-client
  * middleware). Each server runs in its own process; a framework's servers
  * all run at once and the rounds alternate between them, seconds apart, and
- * every few rounds all the servers are replaced by fresh processes. The
- * table gives each stack's median req/s, p99 and CPU per request, and its
- * loss against bare as the median over rounds of the ratio to that round's
- * bare server.
+ * every few rounds all the servers are replaced by fresh processes, warmed
+ * up in a new order each time. The table gives each stack's median req/s,
+ * p99 and CPU per request, and its loss against bare as the median over
+ * rounds of the ratio to that round's bare server.
  *
  * Three reference rows follow. The floor is a server doing only what any
  * implementation of the stack must: one middleware or `onRequest` hook that
@@ -105,6 +105,24 @@ async function startServer(framework: string, stack: string): Promise<{ child: C
   return { child, port }
 }
 
+/**
+ * The servers in a new order for each round or warm-up (a fixed shuffle per
+ * number, so runs are repeatable). A rotation would keep every server right
+ * after the same neighbour, and a fixed warm-up order measurably slows the
+ * server warmed last for its whole life; a shuffle spreads any such effect
+ * over the stacks instead of putting it on one.
+ */
+function shuffled<T>(items: readonly T[], round: number): T[] {
+  const out = [...items]
+  let seed = (round + 1) * 2654435761
+  for (let i = out.length - 1; i > 0; i--) {
+    seed = (Math.imul(seed ^ (seed >>> 15), 2246822519) + 0x9e3779b9) >>> 0
+    const j = seed % (i + 1)
+    ;[out[i], out[j]] = [out[j] as T, out[i] as T]
+  }
+  return out
+}
+
 /** Stops a server and waits for its exit, so the next processes start on an idle CPU. */
 function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
@@ -144,12 +162,15 @@ for (const framework of FRAMEWORKS) {
       ]
       for (const stack of shifted) servers.push({ stack, ...(await startServer(framework, stack)) })
       servers.sort((a, b) => STACKS.indexOf(a.stack) - STACKS.indexOf(b.stack))
-      for (const s of servers) await measure(s.port, WARMUP) // JIT and connection set-up
+      // Warmed in a new order each generation: the server warmed last runs slower for its whole
+      // life (10-20 % on Fastify here, in every process of a run), so a fixed order would put
+      // that on one stack.
+      for (const s of shuffled(servers, 1000 + generation)) await measure(s.port, WARMUP) // JIT and connection set-up
+      await new Promise((r) => setTimeout(r, 1000)) // let the last one's clean-up finish
       const last = Math.min(ROUNDS, Math.round((ROUNDS * generation) / PROCESSES))
       for (; round < last; round++) {
-        // A different order each round, so no stack always runs right after another.
-        const shift = round % servers.length
-        for (const { stack, child, port } of [...servers.slice(shift), ...servers.slice(0, shift)]) {
+        // A different order each round, so no stack always runs right after the same other one.
+        for (const { stack, child, port } of shuffled(servers, round)) {
           const cpuBefore = cpuMicros(child.pid)
           const m = await measure(port, SECONDS)
           const cpuAfter = cpuMicros(child.pid)
