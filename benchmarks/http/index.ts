@@ -150,9 +150,9 @@ for (const framework of FRAMEWORKS) {
   for (let generation = 1; generation <= PROCESSES; generation++) {
     // Fresh server processes for every stack, all running at once (all on the server CPU,
     // idle but one): the rounds alternate between them seconds apart, so a slow spell of the
-    // machine falls on the stacks alike. New processes each generation, because one Node
-    // process can run the same code 10-15 % faster or slower than the next for its whole life
-    // (code placement, JIT decisions), which no number of rounds against it averages out.
+    // machine falls on the stacks alike. New processes each generation, because a Node process
+    // runs at one of two speeds for its whole life, 15-20 % apart on Fastify here (every stack,
+    // bare included), which no number of rounds against the same process averages out.
     const servers: { stack: (typeof STACKS)[number]; child: ChildProcess; port: number }[] = []
     try {
       // Started in a different order each generation, in case the order leaves a mark.
@@ -162,9 +162,9 @@ for (const framework of FRAMEWORKS) {
       ]
       for (const stack of shifted) servers.push({ stack, ...(await startServer(framework, stack)) })
       servers.sort((a, b) => STACKS.indexOf(a.stack) - STACKS.indexOf(b.stack))
-      // Warmed in a new order each generation: the server warmed last runs slower for its whole
-      // life (10-20 % on Fastify here, in every process of a run), so a fixed order would put
-      // that on one stack.
+      // Warmed in a new order each generation: with a fixed order, the server warmed last ran
+      // slow in every one of its processes in a test with identical servers, and not once the
+      // order was shuffled.
       for (const s of shuffled(servers, 1000 + generation)) await measure(s.port, WARMUP) // JIT and connection set-up
       await new Promise((r) => setTimeout(r, 1000)) // let the last one's clean-up finish
       const last = Math.min(ROUNDS, Math.round((ROUNDS * generation) / PROCESSES))
