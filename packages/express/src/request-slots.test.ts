@@ -1,6 +1,5 @@
-import { createServer, IncomingMessage, request as httpRequest, type Server, ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { Socket } from 'node:net'
+import { createServer, request as httpRequest, IncomingMessage, type Server, ServerResponse } from 'node:http'
+import { type AddressInfo, Socket } from 'node:net'
 import { createPowerModeController } from '@cortex/low-power'
 import { createRateLimiter, rateLimitDecisions } from '@cortex/token-bucket'
 import express from 'express'
@@ -37,7 +36,9 @@ async function serve(app: express.Express): Promise<number> {
 function stack() {
   return cortex({
     rateLimit: { limiter: createRateLimiter({ policies: { '*': { limit: 10, window: '1m' } } }) },
-    powerMode: { controller: createPowerModeController({ modes: { normal: { concurrency: 4 } }, initial: 'normal' }) },
+    powerMode: {
+      controller: createPowerModeController({ modes: { normal: { concurrency: 4 } }, initial: 'normal' }),
+    },
   })
 }
 
