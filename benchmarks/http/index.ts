@@ -18,11 +18,11 @@
  * 'close' listener (a no-op) to see the response end, which SLO latency,
  * energy attribution and the concurrency slot all need
  * (`CORTEX_ONLY=floor` in server.ts). No implementation can cost less.
- * Observe is the floor without the headers: one middleware or
- * hook adding one 'close' listener, what seeing each request start and end
- * costs by itself (`CORTEX_ONLY=observe`). Direct calls the
- * same four primitives by hand from one hook for this one route (fixed route,
- * policy and header names, one clock read at each end, no options or checks;
+ * Observe is the floor without the headers: one middleware or hook adding
+ * one 'close' listener, what seeing each request start and end costs by
+ * itself (`CORTEX_ONLY=observe`). Direct calls the same four primitives by
+ * hand from one hook for this one route (fixed route, policy and header
+ * names, one clock read at each end, no options or checks;
  * `CORTEX_ONLY=direct`): its gap to the floor is the primitives' own work,
  * and `cortex()`'s gap to it is what the adapter's generality costs.
  *
@@ -155,13 +155,7 @@ for (const framework of FRAMEWORKS) {
     // bare included), which no number of rounds against the same process averages out.
     const servers: { stack: (typeof STACKS)[number]; child: ChildProcess; port: number }[] = []
     try {
-      // Started in a different order each generation, in case the order leaves a mark.
-      const shifted = [
-        ...STACKS.slice(generation % STACKS.length),
-        ...STACKS.slice(0, generation % STACKS.length),
-      ]
-      for (const stack of shifted) servers.push({ stack, ...(await startServer(framework, stack)) })
-      servers.sort((a, b) => STACKS.indexOf(a.stack) - STACKS.indexOf(b.stack))
+      for (const stack of STACKS) servers.push({ stack, ...(await startServer(framework, stack)) })
       // Warmed in a new order each generation: with a fixed order, the server warmed last ran
       // slow in every one of its processes in a test with identical servers, and not once the
       // order was shuffled.

@@ -96,10 +96,10 @@ function cortexStack() {
  * policy and header names fixed, one clock read at each end shared by SLO
  * timing and energy attribution (both clocks are their defaults here), the
  * client keyed by its socket address, its state held by the 'close'
- * listener's closure, no options and no checks, and no 429
- * path (the benchmark's limits never refuse). What one could hand-wire for a
- * single route: its gap to the floor is the primitives' own work, and
- * `cortex()`'s gap to it is what the adapter's generality costs.
+ * listener's closure, no options and no checks, and no 429 path (the
+ * benchmark's limits never refuse). What one could hand-wire for a single
+ * route: its gap to the floor is the primitives' own work, and `cortex()`'s
+ * gap to it is what the adapter's generality costs.
  */
 const DIRECT_POLICY = '"*";q=1000000000;w=1'
 function directWiring(c: ReturnType<typeof cortexStack>) {
