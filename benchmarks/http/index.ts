@@ -40,9 +40,9 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { pinThisProcess } from '../_lib/compare.js'
 
-const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 2)
-const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 15)
-const PROCESSES = Math.min(ROUNDS, Number(process.env.BENCH_HTTP_PROCESSES ?? 5))
+const SECONDS = positiveNumber('BENCH_HTTP_SECONDS', 2, false)
+const ROUNDS = positiveNumber('BENCH_HTTP_ROUNDS', 15, true)
+const PROCESSES = Math.min(ROUNDS, positiveNumber('BENCH_HTTP_PROCESSES', 5, true))
 const WARMUP = 2
 const ALL_FRAMEWORKS = ['express', 'fastify', 'koa'] as const
 const FRAMEWORKS = frameworksToRun(process.env.BENCH_HTTP_FRAMEWORKS)
@@ -51,6 +51,19 @@ const PEERS = {
   express: 'express-rate-limit + express-prom-bundle',
   fastify: '@fastify/rate-limit + fastify-metrics',
   koa: 'koa-ratelimit + prom-client middleware',
+}
+
+/** An environment setting that must be a number above 0 (a whole number ≥ 1 if `whole`), or its default when unset. */
+function positiveNumber(name: string, fallback: number, whole: boolean): number {
+  const raw = process.env[name]
+  if (raw === undefined || raw.trim() === '') return fallback
+  const value = Number(raw)
+  if (whole ? !Number.isInteger(value) || value < 1 : !(value > 0 && Number.isFinite(value))) {
+    throw new Error(
+      `${name}: expected ${whole ? 'a whole number ≥ 1' : 'a number of seconds above 0'}, got "${raw}"`,
+    )
+  }
+  return value
 }
 
 function frameworksToRun(list: string | undefined): readonly (typeof ALL_FRAMEWORKS)[number][] {
