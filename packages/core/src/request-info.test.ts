@@ -9,13 +9,40 @@ describe('pathOf', () => {
     expect(pathOf('/plain')).toBe('/plain')
   })
 
-  it('returns a prefix of the URL that contains neither ? nor #', () => {
+  it('reduces an absolute-form target to its path, as the router does', () => {
+    expect(pathOf('http://x/embed/multimodal')).toBe('/embed/multimodal')
+    expect(pathOf('HTTP://127.0.0.1:8080/embed/multimodal?q=1')).toBe('/embed/multimodal')
+    expect(pathOf('http://u@h/a/b#f')).toBe('/a/b')
+    expect(pathOf('http://x')).toBe('/')
+  })
+
+  it("turns a backslash into a slash only where Node's legacy parser does (a target with #)", () => {
+    expect(pathOf('/embed\\multimodal#x')).toBe('/embed/multimodal')
+    expect(pathOf('/embed\\multimodal')).toBe('/embed\\multimodal')
+  })
+
+  it('decodes nothing and resolves no dot segment or doubled slash (Express and Koa route the raw path)', () => {
+    for (const raw of ['/%65mbed/x', '//embed/x', '/./embed/x', '/a/../embed/x', '/embed;p=1'])
+      expect(pathOf(raw)).toBe(raw)
+  })
+
+  it('keeps a path that starts with / and has neither ? nor # nor white space as it is (no allocation)', () => {
     fc.assert(
-      fc.property(fc.string(), (url) => {
-        const path = pathOf(url)
-        expect(url.startsWith(path)).toBe(true)
-        expect(path.includes('?') || path.includes('#')).toBe(false)
+      fc.property(fc.stringMatching(/^\/[^?#\s\u00a0\ufeff]*$/), (url) => {
+        expect(pathOf(url)).toBe(url)
       }),
+    )
+  })
+
+  it('drops everything from the first ? of a plain path', () => {
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^\/[^?#\s\u00a0\ufeff]*$/),
+        fc.stringMatching(/^[^#\s\u00a0\ufeff]*$/),
+        (path, query) => {
+          expect(pathOf(`${path}?${query}`)).toBe(path)
+        },
+      ),
     )
   })
 })

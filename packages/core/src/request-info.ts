@@ -3,6 +3,7 @@
  * the @cortex/* packages need, in a framework-free shape. Adapters translate
  * their framework's request into it; packages never see a framework object.
  */
+import { parse as parseLegacyUrl } from 'node:url'
 
 /** What a package may know about one request. */
 export interface RequestInfo {
@@ -24,18 +25,63 @@ export interface RequestInfo {
 export const UNMATCHED_ROUTE = '__unmatched__'
 
 /**
- * The path part of a request target: drops the query string and fragment.
+ * The path a Node router routes a request target on: the `pathname` that
+ * `parseurl` gives (Express's and Koa's routers both route on it), so a
+ * limiter matching its policies on this path sees exactly the path the
+ * handler is chosen by. In particular:
+ *
+ * - the query string and fragment are dropped;
+ * - an absolute-form target (`POST http://x/embed/multimodal HTTP/1.1`) is
+ *   reduced to its path (`/embed/multimodal`);
+ * - a target with a `#` or white space goes through Node's legacy URL
+ *   parser as `parseurl` does, which turns `\` before the query into `/`
+ *   (`/embed\multimodal#x` is routed as `/embed/multimodal`).
+ *
+ * Nothing is percent-decoded and no dot segment or doubled slash is
+ * resolved: Express and @koa/router match the raw path, so `/%65mbed/x`
+ * and `//embed/x` reach no handler of `/embed/x` and must not match its
+ * policy either. The common target (starting with `/`, no `#`) costs one
+ * pass over its characters and allocates at most the sliced path.
  *
  * @example
- * pathOf('/embed/multimodal?debug=1') // → '/embed/multimodal'
+ * pathOf('/embed/multimodal?debug=1')          // → '/embed/multimodal'
+ * pathOf('http://127.0.0.1/embed/multimodal')  // → '/embed/multimodal'
  */
 export function pathOf(url: string): string {
-  let end = url.length
-  const q = url.indexOf('?')
-  if (q !== -1) end = q
-  const h = url.indexOf('#')
-  if (h !== -1 && h < end) end = h
-  return end === url.length ? url : url.slice(0, end)
+  if (url.charCodeAt(0) !== 47 /* / */) return legacyPathname(url)
+  let end = -1
+  for (let i = 1; i < url.length; i++) {
+    switch (url.charCodeAt(i)) {
+      case 0x3f /* ? */:
+        if (end === -1) end = i
+        break
+      // parseurl leaves these to Node's legacy parser (which trims and converts backslashes).
+      case 0x09:
+      case 0x0a:
+      case 0x0c:
+      case 0x0d:
+      case 0x20:
+      case 0x23 /* # */:
+      case 0xa0:
+      case 0xfeff:
+        return legacyPathname(url)
+    }
+  }
+  return end === -1 ? url : url.slice(0, end)
+}
+
+/**
+ * Node's legacy `url.parse(target).pathname`, as `parseurl` falls back to;
+ * the raw target when it has no pathname (no router matches it either).
+ */
+function legacyPathname(url: string): string {
+  let pathname: string | null
+  try {
+    pathname = parseLegacyUrl(url).pathname
+  } catch {
+    return url
+  }
+  return pathname ?? url
 }
 
 /**

@@ -68,11 +68,14 @@ export function rateLimitStep(
   decorateRoute(app)
   return {
     start(request, reply) {
-      // Fastify defines `request.ips` only when `trustProxy` is set.
+      // Fastify defines `request.ips` only when `trustProxy` is set. Fastify has already routed the
+      // request in `onRequest`, so the policy is chosen on the route it dispatched on (`routed`),
+      // never on the client's spelling of the URL (`/%65mbed/x`, absolute-form targets).
       const plan = handler.handle(request, {
         info: requestInfo(request),
         headers: request.headers,
         trustProxy: 'ips' in request,
+        routed: true,
       })
       if (plan === undefined) return undefined
       if (isPromise(plan)) return plan.then((p) => apply(reply, p))

@@ -158,6 +158,11 @@ function parseKey(name: string): Pick<PolicyDescription, 'method' | 'path' | 'ki
 /** Finds the policy for a request by the rule in this module's header. */
 export interface PolicyMatcher<P> {
   match(method: string, path: string): P | undefined
+  /**
+   * The policy of a request the router matched to no route (a 404): only
+   * the `*` default applies, never a route's policy.
+   */
+  matchUnrouted(): P | undefined
 }
 
 /**
@@ -231,5 +236,5 @@ export function createPolicyMatcher<P>(
     }
     return fallback
   }
-  return { match }
+  return { match, matchUnrouted: () => fallback }
 }

@@ -541,17 +541,60 @@ describe('check, handler and responseFor (the adapters’ side)', () => {
     expect(quiet).not.toHaveBeenCalled()
   })
 
-  it('still warns when a proxy appears after untrusted requests without one (the check samples requests)', () => {
-    const warn = vi.fn()
-    const limiter = createRateLimiter({ policies, logger: { warn } })
-    const info = { method: 'GET', path: '/health/live', route: undefined, clientAddress: '127.0.0.1' }
-    for (let i = 0; i < 5; i++) limiter.check(info, { trustProxy: false, headers: { host: 'x' } })
-    expect(warn).not.toHaveBeenCalled()
-    // A proxy adds its header to every request from then on: the warning comes within 16 of them.
-    for (let i = 0; i < 16; i++)
+  it('warns on the first request that carries a forwarding header, whatever traffic came between', () => {
+    // Mixed traffic: probes without the header interleave with proxied users. A sampled check
+    // (one request in 16) stayed silent here for as long as the proxied requests fell between samples.
+    for (const before of [0, 1, 5, 15, 16, 17]) {
+      const warn = vi.fn()
+      const limiter = createRateLimiter({ policies, logger: { warn } })
+      const info = { method: 'GET', path: '/health/live', route: undefined, clientAddress: '127.0.0.1' }
+      for (let i = 0; i < before; i++) limiter.check(info, { trustProxy: false, headers: { host: 'x' } })
+      expect(warn).not.toHaveBeenCalled()
       limiter.check(info, { trustProxy: false, headers: { 'x-real-ip': '1.2.3.4' } })
-    expect(warn).toHaveBeenCalledTimes(1)
-    expect(warn.mock.calls[0]?.[0]).toMatch(/x-real-ip/)
+      expect(warn, `after ${before} requests without the header`).toHaveBeenCalledTimes(1)
+      expect(warn.mock.calls[0]?.[0]).toMatch(/x-real-ip/)
+      for (let i = 0; i < 20; i++)
+        limiter.check(info, { trustProxy: false, headers: { 'x-real-ip': '1.2.3.4' } })
+      expect(warn).toHaveBeenCalledTimes(1)
+    }
+  })
+
+  it('chooses the policy on the route when the framework has routed (routed: true), not on the spelling', () => {
+    const limiter = createRateLimiter({
+      policies: {
+        'POST /embed/multimodal': { limit: 1, window: '1h' },
+        'GET /health/*': 'unlimited',
+        '*': { limit: 1000, window: '1h' },
+      },
+      clock: () => T0,
+    })
+    const at = (path: string, route: string | undefined) => ({
+      info: { method: 'POST', path, route, clientAddress: '203.0.113.9' },
+      routed: true,
+    })
+    // A spelling the router decoded to the route is charged to the route's policy.
+    expect(
+      limiter.check(at('/%65mbed/multimodal', '/embed/multimodal').info, { routed: true }),
+    ).toMatchObject({
+      policy: 'POST /embed/multimodal',
+      allowed: true,
+    })
+    expect(limiter.check(at('/embed/multimodal', '/embed/multimodal').info, { routed: true })).toMatchObject({
+      policy: 'POST /embed/multimodal',
+      allowed: false,
+    })
+    // A spelling the router answers 404 is not charged to the route's policy: only the default applies.
+    expect(limiter.check(at('/EMBED/multimodal', undefined).info, { routed: true })).toMatchObject({
+      policy: '*',
+      allowed: true,
+    })
+    // Not routed: the path decides, as before.
+    expect(limiter.check(at('/EMBED/multimodal', undefined).info)).toMatchObject({
+      policy: 'POST /embed/multimodal',
+      allowed: false,
+    })
+    const handler = limiter.handler<object>({})
+    expect(handler.handle({}, at('/embed/multimodal/', undefined))).toMatchObject({ allowed: true })
   })
 
   it('plans 429 with headers and the JSON body, combining the decisions of several middlewares', () => {

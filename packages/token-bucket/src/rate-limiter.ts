@@ -91,6 +91,15 @@ export interface CheckOptions {
   headers?: RequestHeaders
   /** Whether the framework trusts proxy headers for the client address; `false` enables the warning. */
   trustProxy?: boolean
+  /**
+   * True when the framework has already routed the request, so `info.route`
+   * is its final answer: the policy is then chosen on the route template
+   * (what the router actually dispatched on, however the client spelled the
+   * URL), and a request that matched no route (`route` undefined, a 404)
+   * gets only the `*` default policy. Otherwise the policy is chosen on
+   * `info.path`, which must be the path the router will route on.
+   */
+  routed?: boolean
 }
 
 /** What an adapter sends: headers always, and for a denial the status and JSON body. */
@@ -135,6 +144,8 @@ export interface RateLimitHandlerInput {
   info: RequestInfo
   headers?: RequestHeaders
   trustProxy?: boolean
+  /** See `CheckOptions.routed`. */
+  routed?: boolean
 }
 
 /** The framework-free half of an adapter. */
@@ -988,15 +999,12 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
 
   // --- adapters ---------------------------------------------------------------
   let proxyWarned = false
-  let proxyChecks = 0
   function noticeProxyHeaders(headers: RequestHeaders | undefined, trustProxy: boolean | undefined): void {
     if (proxyWarned || trustProxy !== false || headers === undefined) return
-    // One request in 16 is looked at (the first among them): a proxy in front adds its header to
-    // every request, so the warning still comes within the first 16, and the other requests skip
-    // three lookups of absent names in the request's header table.
-    const sampled = proxyChecks === 0
-    proxyChecks = (proxyChecks + 1) & 15
-    if (!sampled) return
+    // Every request is looked at until the first warning (then never again), so the first request
+    // that carries a forwarding header warns, whatever arrives between proxied requests (a sampled
+    // check could miss them for long stretches when probes without the header interleave). The
+    // cost is three lookups of absent names in the request's header table.
     for (const header of FORWARDING_HEADERS) {
       if (headers[header] === undefined) continue
       proxyWarned = true
@@ -1019,7 +1027,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   }
 
   function check(info: RequestInfo, o: CheckOptions = {}): MaybePromise<RateLimitDecision> {
-    return decide(info, o.key, o.cost, o.headers, o.trustProxy)
+    return decide(info, o.key, o.cost, o.headers, o.trustProxy, o.routed)
   }
 
   /** `check` with its options as arguments: the handler's path allocates no options object. */
@@ -1029,10 +1037,16 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     givenCost: number | undefined,
     headers: RequestHeaders | undefined,
     trustProxy: boolean | undefined,
+    routed: boolean | undefined,
   ): MaybePromise<RateLimitDecision> {
     noticeProxyHeaders(headers, trustProxy)
     const cost = givenCost ?? 1
-    const hit = matcher.match(info.method, info.path)
+    const hit =
+      routed !== true
+        ? matcher.match(info.method, info.path)
+        : info.route === undefined
+          ? matcher.matchUnrouted()
+          : matcher.match(info.method, info.route)
     if (hit === undefined) return unlimitedDecision('', unmatchedRow, cost, true)
     if (hit.rt === undefined) return unlimitedDecision(hit.d.name, hit.index, cost, true)
     const key = givenKey ?? keyFor(info, headers)
@@ -1093,7 +1107,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     return {
       handle(req, input) {
         if (skip?.(req)) return undefined
-        const r = decide(input.info, key?.(req), cost?.(req), input.headers, input.trustProxy)
+        const r = decide(input.info, key?.(req), cost?.(req), input.headers, input.trustProxy, input.routed)
         return isPromiseLike(r) ? r.then((d) => plan(req, d)) : plan(req, r)
       },
     }
