@@ -1,16 +1,18 @@
 /**
- * An emissions CSV in codecarbon's layout (`emissions.csv`: its column names,
- * order and units — kg of CO₂e, kWh, W, seconds, GB), so dashboards built on
- * codecarbon output read our runs. Columns we have no value for (Python and
- * codecarbon versions, coordinates) are left empty.
+ * An emissions CSV in codecarbon 3.3's layout (`emissions.csv`: the column
+ * names and order of its `EmissionsData`, its units — kg of CO₂e, kWh, W,
+ * seconds, GB, litres — and a float wherever codecarbon writes a float), so
+ * codecarbon appends to our files and dashboards built on its output read our
+ * runs. Columns we have no value for (Python and codecarbon versions,
+ * coordinates) are left empty.
  */
 import { randomUUID } from 'node:crypto'
-import { appendFile, stat } from 'node:fs/promises'
-import { arch, availableParallelism, cpus, release, totalmem, type } from 'node:os'
-import { joulesToKWh } from '@cortex/core'
+import { appendFile, open, rename, stat } from 'node:fs/promises'
+import { arch, availableParallelism, cpus, freemem, release, totalmem, type } from 'node:os'
+import { checkNumber, checkObject, joulesToKWh } from '@cortex/core'
 import type { EnergySnapshot } from './energy-meter.js'
 
-/** codecarbon's `EmissionsData` columns, in its order. */
+/** codecarbon 3.3's `EmissionsData` columns, in its order (38). */
 export const EMISSIONS_CSV_COLUMNS = [
   'timestamp',
   'project_name',
@@ -26,6 +28,7 @@ export const EMISSIONS_CSV_COLUMNS = [
   'gpu_energy',
   'ram_energy',
   'energy_consumed',
+  'water_consumed',
   'country_name',
   'country_iso_code',
   'region',
@@ -42,9 +45,42 @@ export const EMISSIONS_CSV_COLUMNS = [
   'latitude',
   'ram_total_size',
   'tracking_mode',
+  'cpu_utilization_percent',
+  'gpu_utilization_percent',
+  'ram_utilization_percent',
+  'ram_used_gb',
   'on_cloud',
   'pue',
+  'wue',
 ] as const
+
+/**
+ * The columns codecarbon writes as Python floats (pandas reads them as
+ * float64): always printed with a point or an exponent, `1.0` rather than `1`.
+ * `cpu_count` and `gpu_count` are ints in codecarbon's files.
+ */
+const FLOAT_COLUMNS: ReadonlySet<EmissionsCsvColumn> = new Set<EmissionsCsvColumn>([
+  'duration',
+  'emissions',
+  'emissions_rate',
+  'cpu_power',
+  'gpu_power',
+  'ram_power',
+  'cpu_energy',
+  'gpu_energy',
+  'ram_energy',
+  'energy_consumed',
+  'water_consumed',
+  'longitude',
+  'latitude',
+  'ram_total_size',
+  'cpu_utilization_percent',
+  'gpu_utilization_percent',
+  'ram_utilization_percent',
+  'ram_used_gb',
+  'pue',
+  'wue',
+])
 
 export type EmissionsCsvColumn = (typeof EMISSIONS_CSV_COLUMNS)[number]
 
@@ -63,6 +99,12 @@ export interface EmissionsCsvOptions {
   onCloud?: boolean
   /** Power usage effectiveness written in the `pue` column. Default 1 (figures are not scaled by it). */
   pue?: number
+  /**
+   * Water usage effectiveness of the data centre, litres per kWh, written in
+   * the `wue` column; `water_consumed` is `wue × energy_consumed`, as
+   * codecarbon computes it. Default 0.
+   */
+  wue?: number
 }
 
 let processRunId: string | undefined
@@ -82,12 +124,19 @@ export function emissionsCsvRecord(
   snapshot: EnergySnapshot,
   options: EmissionsCsvOptions = {},
 ): Record<EmissionsCsvColumn, string | number> {
+  const where = 'emissionsCsvRecord'
+  checkObject(options, 'options', where)
+  const pue = options.pue === undefined ? 1 : checkNumber(options.pue, 'pue', { min: 1, where })
+  const wue = options.wue === undefined ? 0 : checkNumber(options.wue, 'wue', { min: 0, where })
   processRunId ??= randomUUID()
   const duration = snapshot.durationSeconds
   const emissionsKg = snapshot.co2Grams / 1000
   const gpuDetails = snapshot.sources.find((s) => s.used && s.component === 'gpu')?.details
   const gpus = Array.isArray(gpuDetails?.gpus) ? (gpuDetails.gpus as { name?: string }[]) : []
-  const cpuModelUsed = snapshot.sources.some((s) => s.used && s.name === 'cpu-model')
+  const cpuModel = snapshot.sources.find((s) => s.used && s.name === 'cpu-model')
+  const cpuLoad = cpuModel?.details?.load
+  const totalBytes = totalmem()
+  const usedBytes = Math.max(0, totalBytes - freemem())
   return {
     timestamp: snapshot.sampledAt ?? new Date().toISOString(),
     project_name: options.projectName ?? 'cortex',
@@ -103,6 +152,7 @@ export function emissionsCsvRecord(
     gpu_energy: joulesToKWh(snapshot.gpu.joules),
     ram_energy: joulesToKWh(snapshot.ram.joules),
     energy_consumed: snapshot.kWh,
+    water_consumed: wue * snapshot.kWh,
     country_name: options.countryName ?? '',
     country_iso_code:
       options.countryIsoCode ??
@@ -116,14 +166,32 @@ export function emissionsCsvRecord(
     cpu_count: availableParallelism(),
     cpu_model: cpus()[0]?.model ?? '',
     gpu_count: gpus.length,
-    gpu_model: [...new Set(gpus.map((g) => g.name ?? ''))].join(', '),
+    gpu_model: gpuModel(gpus),
     longitude: '',
     latitude: '',
-    ram_total_size: totalmem() / 1024 ** 3,
-    tracking_mode: cpuModelUsed ? 'process' : 'machine',
+    ram_total_size: totalBytes / GIB,
+    tracking_mode: cpuModel ? 'process' : 'machine',
+    // The modelled CPU source's load over the latest interval (this process's
+    // share of the cores); a sensor knows no load, and no source reports GPU
+    // utilisation: 0, as codecarbon writes when it has no sample.
+    cpu_utilization_percent: typeof cpuLoad === 'number' && Number.isFinite(cpuLoad) ? cpuLoad * 100 : 0,
+    gpu_utilization_percent: 0,
+    // The machine's memory in use now, as codecarbon's psutil samples.
+    ram_utilization_percent: totalBytes > 0 ? (usedBytes / totalBytes) * 100 : 0,
+    ram_used_gb: usedBytes / GIB,
     on_cloud: options.onCloud ? 'Y' : 'N',
-    pue: options.pue ?? 1,
+    pue,
+    wue,
   }
+}
+
+const GIB = 1024 ** 3
+
+/** codecarbon's `gpu_model`: `"2 x NVIDIA A100"` per model. */
+function gpuModel(gpus: { name?: string }[]): string {
+  const counts = new Map<string, number>()
+  for (const g of gpus) counts.set(g.name ?? '', (counts.get(g.name ?? '') ?? 0) + 1)
+  return [...counts].map(([name, n]) => `${n} x ${name}`).join(', ')
 }
 
 /**
@@ -135,12 +203,15 @@ export function emissionsCsvRecord(
  */
 export function emissionsCsvRow(snapshot: EnergySnapshot, options: EmissionsCsvOptions = {}): string {
   const record = emissionsCsvRecord(snapshot, options)
-  return EMISSIONS_CSV_COLUMNS.map((c) => csvField(record[c])).join(',')
+  return EMISSIONS_CSV_COLUMNS.map((c) => csvField(record[c], FLOAT_COLUMNS.has(c))).join(',')
 }
 
 /**
  * Appends a row for `snapshot` to `path`, writing the header first when the
- * file is new or empty (as codecarbon's `save_to_file`).
+ * file is new or empty. As codecarbon's file output, a file whose header has
+ * other columns (an older codecarbon's, or ours before 3.3's columns) is not
+ * appended to: it is renamed to `<path>.bak` (`<path>_0.bak`, … when taken)
+ * and a new file is started.
  *
  * @example
  * process.on('beforeExit', async () => appendEmissionsCsv('emissions.csv', await meter.sample()))
@@ -150,15 +221,59 @@ export async function appendEmissionsCsv(
   snapshot: EnergySnapshot,
   options: EmissionsCsvOptions = {},
 ): Promise<void> {
-  const size = await stat(path).then(
-    (s) => s.size,
-    () => 0,
-  )
   const row = `${emissionsCsvRow(snapshot, options)}\n`
-  await appendFile(path, size === 0 ? `${emissionsCsvHeader()}\n${row}` : row, 'utf8')
+  let header = await firstLine(path)
+  if (header !== undefined && header !== '' && !sameColumns(header)) {
+    await rename(path, await backupPath(path))
+    header = undefined
+  }
+  await appendFile(path, header ? row : `${emissionsCsvHeader()}\n${row}`, 'utf8')
 }
 
-function csvField(value: string | number): string {
-  const text = typeof value === 'number' ? (Number.isFinite(value) ? String(value) : '') : value
+/** The file's first line, '' when empty, undefined when absent. */
+async function firstLine(path: string): Promise<string | undefined> {
+  const file = await open(path, 'r').catch(() => undefined)
+  if (!file) return undefined
+  try {
+    const buffer = Buffer.alloc(4096)
+    const { bytesRead } = await file.read(buffer, 0, buffer.length, 0)
+    return buffer.toString('utf8', 0, bytesRead).split(/\r?\n/)[0] ?? ''
+  } finally {
+    await file.close()
+  }
+}
+
+/** codecarbon's check: the same set of column names, in any order. */
+function sameColumns(header: string): boolean {
+  const theirs = header.split(',').sort()
+  const ours = [...EMISSIONS_CSV_COLUMNS].sort()
+  return theirs.length === ours.length && theirs.every((c, i) => c === ours[i])
+}
+
+/** codecarbon's backup name: `<path>.bak`, then `<path>_0.bak`, `<path>_1.bak`… */
+async function backupPath(path: string): Promise<string> {
+  const exists = (p: string) =>
+    stat(p).then(
+      () => true,
+      () => false,
+    )
+  let candidate = `${path}.bak`
+  for (let i = 0; await exists(candidate); i++) candidate = `${path}_${i}.bak`
+  return candidate
+}
+
+function csvField(value: string | number, float: boolean): string {
+  const text = typeof value === 'number' ? (float ? pythonFloat(value) : integerOrFloat(value)) : value
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text
+}
+
+/** A float as Python's `repr` prints it: `1.0`, `0.25`, `1.5e-07`; NaN and infinities as empty. */
+function pythonFloat(value: number): string {
+  if (!Number.isFinite(value)) return ''
+  if (Number.isInteger(value) && Math.abs(value) < 1e16) return value.toFixed(1)
+  return String(value).replace(/e([+-])(\d)$/, 'e$10$2')
+}
+
+function integerOrFloat(value: number): string {
+  return Number.isFinite(value) ? String(value) : ''
 }
