@@ -23,6 +23,60 @@ function scripted(name = 'scripted'): PowerModeTrigger & { verdict: string | und
 
 const silent = { warn() {} }
 
+/**
+ * A virtual clock with the controller's timer port: `advance(ms)` moves time
+ * and fires due timers in order, so TTL tests never wait or race.
+ */
+function virtualTime(start = 0) {
+  let now = start
+  let nextId = 1
+  const pending = new Map<number, { at: number; fn: () => void; every?: number; unrefed: boolean }>()
+  const handle = (id: number) => ({
+    id,
+    unref() {
+      const t = pending.get(id)
+      if (t) t.unrefed = true
+    },
+  })
+  const add = (fn: () => void, ms: number, every?: number) => {
+    const id = nextId++
+    pending.set(id, { at: now + ms, fn, every, unrefed: false })
+    return handle(id)
+  }
+  const clear = (h: unknown) => {
+    pending.delete((h as { id: number } | undefined)?.id as number)
+  }
+  return {
+    clock: () => now,
+    timers: {
+      setTimeout: (fn: () => void, ms: number) => add(fn, ms),
+      clearTimeout: clear,
+      setInterval: (fn: () => void, ms: number) => add(fn, ms, ms),
+      clearInterval: clear,
+    },
+    /** Timeouts (not intervals) still pending, and whether each is unref'd. */
+    timeouts: () => [...pending.values()].filter((t) => t.every === undefined).map((t) => t.unrefed),
+    async advance(ms: number) {
+      const end = now + ms
+      for (;;) {
+        let next: [number, { at: number; fn: () => void; every?: number }] | undefined
+        for (const entry of pending)
+          if (entry[1].at <= end && (!next || entry[1].at < next[1].at)) next = entry
+        if (!next) break
+        const [id, t] = next
+        now = t.at
+        if (t.every === undefined) pending.delete(id)
+        else t.at += t.every
+        t.fn()
+        // Let evaluations started by the timer settle before the next one.
+        for (let i = 0; i < 10; i++) await Promise.resolve()
+      }
+      now = end
+      for (let i = 0; i < 10; i++) await Promise.resolve()
+    },
+  }
+}
+
 describe('createPowerModeController', () => {
   it('never changes mode twice within minDwellMs, whatever the triggers say', async () => {
     await fc.assert(
@@ -204,6 +258,142 @@ describe('createPowerModeController', () => {
     expect(power.mode).toBe('low')
     expect(warnings.join('\n')).toMatch(/sensor gone[\s\S]*listener bug/)
     power.close()
+  })
+
+  describe('a manual override ends when its TTL ends (issue 21)', () => {
+    it('without triggers: returns to the initial mode at the expiry instant with reason override-expired', async () => {
+      const vt = virtualTime(1_000)
+      const power = createPowerModeController({
+        modes: MODES,
+        initial: 'normal',
+        clock: vt.clock,
+        timers: vt.timers,
+      })
+      const changes: PowerModeChange[] = []
+      power.on('change', (c) => changes.push(c))
+      power.set('low', { ttlMs: 200 })
+      await vt.advance(199)
+      expect(power.mode).toBe('low')
+      await vt.advance(1)
+      expect(power.mode).toBe('normal')
+      expect(power.override).toBeUndefined()
+      expect(changes.map((c) => [c.to, c.reason, c.at])).toEqual([
+        ['low', 'manual:operator', 1_000],
+        ['normal', 'override-expired', 1_200],
+      ])
+      expect(vt.timeouts()).toEqual([])
+      power.close()
+    })
+
+    it('with triggers evaluated once a minute: ends at the TTL, not at the next evaluation', async () => {
+      const vt = virtualTime(0)
+      const t = scripted('schedule')
+      const power = createPowerModeController({
+        modes: MODES,
+        initial: 'normal',
+        triggers: [t],
+        evaluateEveryMs: '1m',
+        clock: vt.clock,
+        timers: vt.timers,
+      })
+      const changes: PowerModeChange[] = []
+      power.on('change', (c) => changes.push(c))
+      power.set('low', { ttlMs: '90s' })
+      await vt.advance(89_999)
+      expect(power.mode).toBe('low')
+      await vt.advance(1)
+      expect(power.mode).toBe('normal')
+      expect(changes.at(-1)).toMatchObject({ to: 'normal', reason: 'override-expired', at: 90_000 })
+      power.close()
+    })
+
+    it('with triggers: the mode after expiry is what the triggers asked at their latest evaluation', async () => {
+      const vt = virtualTime(0)
+      const t = scripted('schedule')
+      const power = createPowerModeController({
+        modes: { ...MODES, off: { concurrency: 1 } },
+        initial: 'normal',
+        triggers: [t],
+        evaluateEveryMs: '1m',
+        clock: vt.clock,
+        timers: vt.timers,
+      })
+      power.set('off', { ttlMs: '90s' })
+      t.verdict = 'low'
+      await vt.advance(60_000) // one evaluation: the trigger asks for low (the override holds)
+      expect(power.mode).toBe('off')
+      await vt.advance(30_000)
+      expect(power.mode).toBe('low')
+      expect(power.override).toBeUndefined()
+      power.close()
+    })
+
+    it('a new set() replaces the pending TTL: only the latest one ends the override', async () => {
+      const vt = virtualTime(0)
+      const power = createPowerModeController({
+        modes: MODES,
+        initial: 'normal',
+        clock: vt.clock,
+        timers: vt.timers,
+      })
+      const reasons: string[] = []
+      power.on('change', (c) => reasons.push(c.reason))
+      power.set('low', { ttlMs: 1_000 })
+      await vt.advance(500)
+      power.set('low', { ttlMs: 1_000, reason: 'again' })
+      expect(vt.timeouts()).toHaveLength(1)
+      await vt.advance(999)
+      expect(power.mode).toBe('low')
+      await vt.advance(1)
+      expect(power.mode).toBe('normal')
+      expect(reasons).toEqual(['manual:operator', 'override-expired'])
+      // An override without TTL replacing one with a TTL never expires.
+      power.set('low', { ttlMs: 1_000 })
+      power.set('low')
+      expect(vt.timeouts()).toEqual([])
+      await vt.advance(10_000_000)
+      expect(power.mode).toBe('low')
+      power.close()
+    })
+
+    it('close() and release() before expiry clear the expiry timer: nothing fires after', async () => {
+      const vt = virtualTime(0)
+      const power = createPowerModeController({
+        modes: MODES,
+        initial: 'normal',
+        clock: vt.clock,
+        timers: vt.timers,
+      })
+      const reasons: string[] = []
+      power.on('change', (c) => reasons.push(c.reason))
+      power.set('low', { ttlMs: 200 })
+      expect(vt.timeouts()).toEqual([true]) // armed, and unref'd
+      await power.release()
+      expect(vt.timeouts()).toEqual([])
+      power.set('low', { ttlMs: 200 })
+      expect(vt.timeouts()).toHaveLength(1)
+      power.close()
+      expect(vt.timeouts()).toEqual([])
+      await vt.advance(1_000)
+      expect(power.mode).toBe('low')
+      expect(reasons).toEqual(['manual:operator', 'override-expired', 'manual:operator'])
+    })
+
+    it('a TTL longer than a timer can hold (2^31 - 1 ms) still ends on time, not at once', async () => {
+      const vt = virtualTime(0)
+      const power = createPowerModeController({
+        modes: MODES,
+        initial: 'normal',
+        clock: vt.clock,
+        timers: vt.timers,
+      })
+      power.set('low', { ttlMs: '30d' })
+      await vt.advance(30 * 86_400_000 - 1)
+      expect(power.mode).toBe('low')
+      await vt.advance(1)
+      expect(power.mode).toBe('normal')
+      power.close()
+    })
   })
 
   it('rejects bad configuration at construction, naming the field', () => {

@@ -91,7 +91,12 @@ export interface OverloadResponse {
 export interface SetOptions {
   /** Recorded as `manual:<reason>`. Default `operator`. */
   reason?: string
-  /** The override ends after this long (ms or '1h'); without it, it lasts until `release()`. */
+  /**
+   * The override ends this long after `set()` (a positive number of ms, or
+   * `'500ms'`, `'30s'`, `'1m'`, `'1h'`, `'1d'`): an unref'd timer ends it at
+   * that instant, with or without triggers. Without it, it lasts until
+   * `release()` or the next `set()`.
+   */
   ttlMs?: number | string
 }
 
@@ -129,7 +134,7 @@ export interface PowerModeController<M extends string = string> {
   /** Asks every trigger now and applies the result (the timer calls this). */
   evaluate(now?: number): Promise<M>
   gateStats(): GateStats
-  /** Stops the evaluation timer and closes triggers. */
+  /** Stops the evaluation and override-expiry timers and closes triggers. */
   close(): void
 }
 
@@ -149,6 +154,8 @@ const OPTION_KEYS = [
   'logger',
 ] as const
 const MAX_REASON_SERIES = 200
+/** The longest delay a Node/browser timer holds (2^31 − 1 ms, about 24.8 days); longer TTLs re-arm. */
+const MAX_TIMER_MS = 2_147_483_647
 
 interface ResolvedMode {
   name: string
@@ -264,6 +271,47 @@ export function createPowerModeController<M extends string>(
   const changeCounts = new Map<string, { from: string; to: string; reason: string; count: number }>()
   let evaluating: Promise<M> | undefined
   let closed = false
+  /** The modes the triggers asked for at their latest evaluation: what an expiring override returns to. */
+  let latestVerdicts: string[] = []
+  let expiryTimer: unknown
+
+  function clearExpiry(): void {
+    if (expiryTimer === undefined) return
+    timers.clearTimeout(expiryTimer)
+    expiryTimer = undefined
+  }
+
+  /** Arms the one timer that ends the override at `override.until` (none without a TTL). */
+  function armExpiry(now: number): void {
+    clearExpiry()
+    if (override === undefined || !Number.isFinite(override.until)) return
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, override.until - now))
+    expiryTimer = timers.setTimeout(onExpiryTimer, delay)
+    ;(expiryTimer as { unref?: () => void } | undefined)?.unref?.()
+  }
+
+  function onExpiryTimer(): void {
+    expiryTimer = undefined
+    if (closed || override === undefined) return
+    const now = clock()
+    // A timer may fire a little before the clock reaches `until` (or a TTL beyond MAX_TIMER_MS): wait on.
+    if (now < override.until) {
+      armExpiry(now)
+      return
+    }
+    expireOverride(now)
+    if (triggers.length > 0) {
+      controller
+        .evaluate()
+        .catch((err) => logger.warn(`@cortex/low-power: evaluation failed: ${String(err)}`))
+    }
+  }
+
+  function expireOverride(now: number): void {
+    override = undefined
+    clearExpiry()
+    change(combine(latestVerdicts) ?? baseline, 'override-expired', now)
+  }
 
   function applyScale(limiter: RateScalable): void {
     try {
@@ -344,14 +392,13 @@ export function createPowerModeController<M extends string>(
       }),
     )
     if (closed) return current.name as M
+    latestVerdicts = verdicts.filter((v): v is string => v !== undefined)
     if (override && now >= override.until) {
-      override = undefined
-      const wanted = combine(verdicts.filter((v): v is string => v !== undefined)) ?? baseline
-      change(wanted, 'override-expired', now)
+      expireOverride(now)
       return current.name as M
     }
     if (override) return current.name as M
-    const wanted = combine(verdicts.filter((v): v is string => v !== undefined)) ?? baseline
+    const wanted = combine(latestVerdicts) ?? baseline
     if (wanted !== current.name && dwell.canChange(dwellState, now)) {
       const reason =
         wanted === baseline
@@ -378,9 +425,11 @@ export function createPowerModeController<M extends string>(
       const reason = `manual:${setOptions.reason ?? 'operator'}`
       override = { mode, reason, until: now + ttl }
       change(mode, reason, now)
+      armExpiry(now)
     },
     async release() {
       if (!override) return
+      clearExpiry()
       override = { ...override, until: Number.NEGATIVE_INFINITY }
       await controller.evaluate()
     },
@@ -446,6 +495,7 @@ export function createPowerModeController<M extends string>(
     },
     close() {
       closed = true
+      clearExpiry()
       if (handle !== undefined) timers.clearInterval(handle)
       for (const t of triggers) t.close?.()
     },
