@@ -119,6 +119,50 @@ describe.each(drivers)('metricsHandler on $name', (driver) => {
     const ok = await fetch(`${token.server.url}/metrics`, { headers: { authorization: 'Bearer s3cret' } })
     expect(ok.status).toBe(200)
   })
+
+  it('by default admits loopback only: a private client and an untrusted forwarded request get 403', async () => {
+    const warnings: string[] = []
+    const onWarning = (w: Error) => warnings.push(w.message)
+    process.on('warning', onWarning)
+    try {
+      const registry = new Registry()
+      const tracker = createSloTracker(slos, { registry, clock: () => 0 })
+      trackers.push(tracker)
+      const scrape = async (server: RunningServer, headers: Record<string, string>) => {
+        const res = await fetch(`${server.url}/metrics`, { headers })
+        await res.arrayBuffer()
+        return res.status
+      }
+      // Trust-proxy on: the framework resolves the client from X-Forwarded-For.
+      const trusting = await driver.start({
+        routes,
+        middleware: [sloWiring(tracker, registry)],
+        trustProxy: true,
+      })
+      running.push(trusting)
+      expect(await scrape(trusting, {})).toBe(200)
+      for (const client of ['10.0.0.7', '192.168.1.20', '172.16.5.4', 'fd00::7', '203.0.113.9'])
+        expect(await scrape(trusting, { 'x-forwarded-for': client }), client).toBe(403)
+      // Trust-proxy off: the peer is loopback (a proxy on this host), but it forwards someone else.
+      const direct = await driver.start({
+        routes,
+        middleware: [sloWiring(tracker, registry)],
+        trustProxy: false,
+      })
+      running.push(direct)
+      expect(await scrape(direct, {})).toBe(200)
+      for (const headers of [
+        { 'x-forwarded-for': '127.0.0.1' },
+        { forwarded: 'for=127.0.0.1' },
+        { 'x-real-ip': '127.0.0.1' },
+      ])
+        expect(await scrape(direct, headers), JSON.stringify(headers)).toBe(403)
+      await new Promise((resolve) => setImmediate(resolve))
+      expect(warnings.filter((m) => m.includes('ERR_CORTEX_UNTRUSTED_PROXY'))).toHaveLength(1)
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
 })
 
 describe('the route label is the full template under a mount path or prefix, never the URL', () => {

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest'
-import { checkAccess, checkAccessRule, isInternalAddress } from './access.js'
+import { describe, expect, it, vi } from 'vitest'
+import { accessGuard, checkAccess, checkAccessRule, isInternalAddress } from './access.js'
 import { isCortexError } from './errors.js'
 
 describe('isInternalAddress', () => {
@@ -56,10 +56,72 @@ describe('isInternalAddress', () => {
 })
 
 describe('checkAccess', () => {
-  it('defaults to internal addresses only, refusing others with 403', () => {
-    expect(checkAccess(undefined, { clientAddress: '::ffff:192.168.0.4' }).allowed).toBe(true)
-    const refused = checkAccess('internal', { clientAddress: '203.0.113.9' })
-    expect(refused).toMatchObject({ allowed: false, status: 403, body: { error: 'forbidden' } })
+  it('defaults to loopback only: a private peer (a reverse proxy on 10/8) is refused with 403', () => {
+    for (const clientAddress of ['127.0.0.1', '127.8.9.10', '::1', '[::1]', '::ffff:127.0.0.1'])
+      expect(checkAccess(undefined, { clientAddress }).allowed, clientAddress).toBe(true)
+    for (const clientAddress of [
+      '::ffff:192.168.0.4',
+      '10.0.0.7',
+      '172.16.0.1',
+      'fd00::1',
+      '203.0.113.9',
+      undefined,
+    ]) {
+      expect(checkAccess(undefined, { clientAddress }), String(clientAddress)).toMatchObject({
+        allowed: false,
+        status: 403,
+        body: { error: 'forbidden' },
+      })
+      expect(checkAccess('internal', { clientAddress }).allowed).toBe(false)
+    }
+  })
+
+  it("'private' admits loopback and private networks, as an explicit choice", () => {
+    for (const clientAddress of ['127.0.0.1', '::ffff:192.168.0.4', '10.0.0.7', '172.31.0.1', 'fd00::1'])
+      expect(checkAccess('private', { clientAddress }).allowed, clientAddress).toBe(true)
+    expect(checkAccess('private', { clientAddress: '203.0.113.9' }).allowed).toBe(false)
+  })
+
+  it('refuses a request that carries a forwarding header the framework does not trust, from any peer', () => {
+    for (const header of ['forwarded', 'x-forwarded-for', 'x-real-ip']) {
+      for (const allow of ['internal', 'private'] as const) {
+        const d = checkAccess(allow, {
+          clientAddress: '127.0.0.1',
+          headers: { [header]: '203.0.113.9' },
+          trustProxy: false,
+        })
+        expect(d, `${allow} ${header}`).toMatchObject({ allowed: false, status: 403, forwardedBy: header })
+      }
+    }
+    // Trusted: the framework already resolved the real client from the header.
+    const trusted = {
+      clientAddress: '127.0.0.1',
+      headers: { 'x-forwarded-for': '127.0.0.1' },
+      trustProxy: true,
+    }
+    expect(checkAccess('internal', trusted).allowed).toBe(true)
+    expect(checkAccess('internal', { ...trusted, clientAddress: '203.0.113.9' }).allowed).toBe(false)
+    // A bearer token or 'any' does not depend on the address.
+    const proxied = {
+      clientAddress: '10.0.0.1',
+      headers: { 'x-forwarded-for': '1.2.3.4' },
+      authorization: 'Bearer t',
+    }
+    expect(checkAccess({ bearerToken: 't' }, proxied).allowed).toBe(true)
+    expect(checkAccess('any', proxied).allowed).toBe(true)
+  })
+
+  it('accessGuard warns once, on the first refusal for an untrusted forwarding header', () => {
+    const warn = vi.fn()
+    const guard = accessGuard(undefined, 'metricsHandler', warn)
+    expect(guard({ clientAddress: '203.0.113.9' }).allowed).toBe(false)
+    expect(guard({ clientAddress: '127.0.0.1' }).allowed).toBe(true)
+    expect(warn).not.toHaveBeenCalled()
+    for (let i = 0; i < 3; i++)
+      expect(guard({ clientAddress: '10.0.0.2', headers: { 'x-real-ip': '8.8.8.8' } }).allowed).toBe(false)
+    expect(warn).toHaveBeenCalledTimes(1)
+    expect(warn.mock.calls[0]?.[0]).toMatch(/metricsHandler.*x-real-ip.*trust/)
+    expect(() => accessGuard('public', 'metricsHandler')).toThrow(/`allow`/)
   })
 
   it('uses an address predicate and refuses when it throws', () => {

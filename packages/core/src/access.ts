@@ -1,8 +1,9 @@
 /**
  * Who may read an internal endpoint (`/metrics`, `/metrics/energy`): by
- * default only loopback and private-network clients; or a caller-supplied
- * address predicate; or a bearer token. Framework-free: adapters pass the
- * client address and the `Authorization` header and translate the decision.
+ * default only loopback clients; or private networks too, by choice; or a
+ * caller-supplied address predicate; or a bearer token. Framework-free:
+ * adapters pass the client address, the request headers and their
+ * framework's trust-proxy setting, and translate the decision.
  */
 import { CortexConfigError } from './errors.js'
 
@@ -11,18 +12,35 @@ export type AddressPredicate = (clientAddress: string | undefined) => boolean
 
 /**
  * Access rule of an internal endpoint:
- * - `undefined` or `'internal'`: loopback and private addresses only (see {@link isInternalAddress});
+ * - `undefined` or `'internal'`: loopback only (127.0.0.0/8, ::1);
+ * - `'private'`: loopback, private and link-local networks (10/8,
+ *   172.16/12, 192.168/16, 169.254/16, fc00::/7, fe80::/10). Only safe when
+ *   no reverse proxy on a private address forwards internet traffic to the
+ *   server, or when the framework trusts that proxy so the client address
+ *   is the real client's (see {@link isInternalAddress});
  * - `'any'`: everyone (put it behind your own protection);
  * - a function: your own address predicate;
  * - `{ bearerToken }`: requests must send `Authorization: Bearer <token>`, from any address.
+ *
+ * With `'internal'` and `'private'`, a request that carries a forwarding
+ * header (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`) while the framework
+ * does not trust proxies is refused: its address is the proxy's, and the
+ * proxy may be forwarding anyone.
  */
-export type AccessRule = 'internal' | 'any' | AddressPredicate | { bearerToken: string }
+export type AccessRule = 'internal' | 'private' | 'any' | AddressPredicate | { bearerToken: string }
+
+/** Request headers as frameworks hold them (lower-case names). */
+export type AccessHeaders = Readonly<Record<string, string | readonly string[] | undefined>>
 
 /** What the rule needs to know about one request. */
 export interface AccessRequest {
   clientAddress: string | undefined
   /** The raw `Authorization` request header, if any. */
   authorization?: string | undefined
+  /** The request headers, to notice forwarding headers (lower-case names). */
+  headers?: AccessHeaders | undefined
+  /** Whether the framework resolves the client address through trusted proxies. */
+  trustProxy?: boolean | undefined
 }
 
 /** The decision, with the response to send when refused. */
@@ -33,18 +51,34 @@ export type AccessDecision =
       readonly status: 401 | 403
       readonly headers: Readonly<Record<string, string>>
       readonly body: { readonly error: string; readonly message: string }
+      /** Set when the refusal is for a forwarding header the framework does not trust. */
+      readonly forwardedBy?: string
     }
 
+const JSON_TYPE = Object.freeze({ 'content-type': 'application/json; charset=utf-8' })
 const ALLOWED: AccessDecision = Object.freeze({ allowed: true })
-const FORBIDDEN: AccessDecision = Object.freeze({
-  allowed: false,
-  status: 403,
-  headers: Object.freeze({ 'content-type': 'application/json; charset=utf-8' }),
-  body: Object.freeze({
-    error: 'forbidden',
-    message: 'This endpoint is internal: only loopback and private addresses may read it.',
-  }),
-})
+const forbidden = (message: string): AccessDecision =>
+  Object.freeze({
+    allowed: false,
+    status: 403,
+    headers: JSON_TYPE,
+    body: Object.freeze({ error: 'forbidden', message }),
+  })
+const FORBIDDEN_LOOPBACK = forbidden('This endpoint is internal: only loopback addresses may read it.')
+const FORBIDDEN_PRIVATE = forbidden(
+  'This endpoint is internal: only loopback and private addresses may read it.',
+)
+const FORBIDDEN_FORWARDED = new Map(
+  ['forwarded', 'x-forwarded-for', 'x-real-ip'].map((header) => [
+    header,
+    Object.freeze({
+      ...forbidden(
+        `This endpoint is internal, and the request came through a proxy (it carries ${header}) that the server does not trust, so the real client is unknown.`,
+      ),
+      forwardedBy: header,
+    }) as AccessDecision,
+  ]),
+)
 const UNAUTHORIZED: AccessDecision = Object.freeze({
   allowed: false,
   status: 401,
@@ -55,6 +89,21 @@ const UNAUTHORIZED: AccessDecision = Object.freeze({
   body: Object.freeze({ error: 'unauthorized', message: 'A valid bearer token is required.' }),
 })
 
+/** The headers a reverse proxy adds to name the client it forwards for. */
+export const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip'] as const
+
+/**
+ * The first forwarding header a request carries, or undefined.
+ *
+ * @example
+ * forwardingHeader({ 'x-forwarded-for': '203.0.113.9' }) // → 'x-forwarded-for'
+ */
+export function forwardingHeader(headers: AccessHeaders | undefined): string | undefined {
+  if (headers === undefined || headers === null) return undefined
+  for (const header of FORWARDING_HEADERS) if (headers[header] !== undefined) return header
+  return undefined
+}
+
 /**
  * Validates an access rule at construction (throws CortexConfigError naming `option`).
  *
@@ -63,6 +112,7 @@ const UNAUTHORIZED: AccessDecision = Object.freeze({
  */
 export function checkAccessRule(value: unknown, option = 'allow', where?: string): AccessRule {
   if (value === undefined || value === 'internal') return 'internal'
+  if (value === 'private') return 'private'
   if (value === 'any') return 'any'
   if (typeof value === 'function') return value as AddressPredicate
   if (typeof value === 'object' && value !== null) {
@@ -73,7 +123,7 @@ export function checkAccessRule(value: unknown, option = 'allow', where?: string
   throw new CortexConfigError(
     option,
     value,
-    `"internal", "any", a function (clientAddress) => boolean, or { bearerToken: "<non-empty string>" }`,
+    `"internal" (loopback only), "private", "any", a function (clientAddress) => boolean, or { bearerToken: "<non-empty string>" }`,
     where,
   )
 }
@@ -83,19 +133,24 @@ export function checkAccessRule(value: unknown, option = 'allow', where?: string
  * throws refuses the request.
  *
  * @example
- * const decision = checkAccess(undefined, { clientAddress: '10.0.0.7' })
+ * const decision = checkAccess(undefined, { clientAddress: '127.0.0.1', headers: req.headers, trustProxy: false })
  * if (!decision.allowed) res.status(decision.status).set(decision.headers).json(decision.body)
  */
 export function checkAccess(allow: AccessRule | undefined, request: AccessRequest): AccessDecision {
-  if (allow === undefined || allow === 'internal') {
-    return isInternalAddress(request.clientAddress) ? ALLOWED : FORBIDDEN
+  if (allow === undefined || allow === 'internal' || allow === 'private') {
+    if (request.trustProxy !== true) {
+      const header = forwardingHeader(request.headers)
+      if (header !== undefined) return FORBIDDEN_FORWARDED.get(header) as AccessDecision
+    }
+    if (allow === 'private') return isInternalAddress(request.clientAddress) ? ALLOWED : FORBIDDEN_PRIVATE
+    return isLoopbackAddress(request.clientAddress) ? ALLOWED : FORBIDDEN_LOOPBACK
   }
   if (allow === 'any') return ALLOWED
   if (typeof allow === 'function') {
     try {
-      return allow(request.clientAddress) === true ? ALLOWED : FORBIDDEN
+      return allow(request.clientAddress) === true ? ALLOWED : FORBIDDEN_PRIVATE
     } catch {
-      return FORBIDDEN
+      return FORBIDDEN_PRIVATE
     }
   }
   const header = request.authorization
@@ -103,6 +158,44 @@ export function checkAccess(allow: AccessRule | undefined, request: AccessReques
   const match = /^\s*bearer\s+(\S+)\s*$/i.exec(header)
   if (match === null) return UNAUTHORIZED
   return constantTimeEqual(match[1] as string, allow.bearerToken) ? ALLOWED : UNAUTHORIZED
+}
+
+/**
+ * An access rule validated once, applied per request, that warns once (the
+ * first time a request is refused for an untrusted forwarding header) so an
+ * operator learns that a proxy sits in front and how to trust it.
+ *
+ * @example
+ * const guard = accessGuard(options.allow, 'metricsHandler')
+ * const decision = guard({ clientAddress: req.ip, headers: req.headers, trustProxy: false })
+ */
+export function accessGuard(
+  allow: unknown,
+  where: string,
+  warn: (message: string) => void = defaultWarn,
+): (request: AccessRequest) => AccessDecision {
+  const rule = checkAccessRule(allow, 'allow', where)
+  let warned = false
+  return (request) => {
+    const decision = checkAccess(rule, request)
+    if (!warned && !decision.allowed && decision.forwardedBy !== undefined) {
+      warned = true
+      try {
+        warn(
+          `ERR_CORTEX_UNTRUSTED_PROXY: ${where} refused a request that carried "${decision.forwardedBy}" from ${request.clientAddress ?? 'an unknown address'}: the framework does not trust proxies, so the proxy's own (internal) address would have let anyone it forwards in. Trust exactly your proxy hop in the framework (e.g. Express app.set('trust proxy', 'loopback'), Fastify { trustProxy: '127.0.0.1' }, Koa app.proxy = true with proxyIpHeader), or use allow: { bearerToken }. Shown once.`,
+        )
+      } catch {
+        // A logger that throws must not fail the request.
+      }
+    }
+    return decision
+  }
+}
+
+function defaultWarn(message: string): void {
+  if (typeof process !== 'undefined' && typeof process.emitWarning === 'function') {
+    process.emitWarning(message, { code: 'ERR_CORTEX_UNTRUSTED_PROXY' })
+  }
 }
 
 /** Compares two strings in time that depends only on their lengths. */
@@ -151,6 +244,32 @@ export function isInternalAddress(
   if ((first & 0xfe00) === 0xfc00) return true // fc00::/7 unique local
   if (linkLocal && (first & 0xffc0) === 0xfe80) return true // fe80::/10
   return false
+}
+
+/**
+ * True for loopback addresses only: 127.0.0.0/8, ::1 and their IPv4-mapped
+ * form (`::ffff:127.0.0.1`), with brackets or a zone id accepted.
+ *
+ * @example
+ * isLoopbackAddress('::1')      // → true
+ * isLoopbackAddress('10.0.0.7') // → false
+ */
+export function isLoopbackAddress(address: string | undefined): boolean {
+  if (typeof address !== 'string' || address.length === 0) return false
+  let text = address
+  if (text.charCodeAt(0) === 91 /* [ */ && text.endsWith(']')) text = text.slice(1, -1)
+  const zone = text.indexOf('%')
+  if (zone !== -1) text = text.slice(0, zone)
+  if (text.indexOf(':') === -1) {
+    const v4 = parseIPv4(text)
+    return v4 !== undefined && v4 >>> 24 === 127
+  }
+  const v6 = parseIPv6(text)
+  if (v6 === undefined) return false
+  if (v6[0] === 0 && v6[1] === 0 && v6[2] === 0 && v6[3] === 0 && v6[4] === 0 && v6[5] === 0xffff) {
+    return (v6[6] as number) >>> 8 === 127
+  }
+  return v6[7] === 1 && v6.slice(0, 7).every((g) => g === 0)
 }
 
 function isInternalIPv4(ip: number, linkLocal: boolean): boolean {

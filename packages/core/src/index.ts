@@ -5,12 +5,17 @@
 
 export {
   type AccessDecision,
+  type AccessHeaders,
   type AccessRequest,
   type AccessRule,
   type AddressPredicate,
+  accessGuard,
   checkAccess,
   checkAccessRule,
+  FORWARDING_HEADERS,
+  forwardingHeader,
   isInternalAddress,
+  isLoopbackAddress,
 } from './access.js'
 export * from './energy.js'
 export {

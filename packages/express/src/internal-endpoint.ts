@@ -3,7 +3,7 @@
  * `energyHandler`): the access rule is checked first (403/401 with a JSON
  * body otherwise), the answer is never cached, and a failure goes to `next`.
  */
-import { type AccessRule, checkAccess, checkAccessRule } from '@cortex/core'
+import { type AccessRule, accessGuard } from '@cortex/core'
 import type { RequestHandler } from 'express'
 
 export interface EndpointAnswer {
@@ -16,11 +16,13 @@ export function internalEndpoint(
   where: string,
   answer: () => EndpointAnswer | Promise<EndpointAnswer>,
 ): RequestHandler {
-  const rule = checkAccessRule(allow, 'allow', where)
+  const guard = accessGuard(allow, where)
   return (req, res, next) => {
-    const decision = checkAccess(rule, {
+    const decision = guard({
       clientAddress: req.ip ?? req.socket?.remoteAddress,
       authorization: req.headers.authorization,
+      headers: req.headers,
+      trustProxy: Boolean(req.app?.get('trust proxy')),
     })
     if (!decision.allowed) {
       res

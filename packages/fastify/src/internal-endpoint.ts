@@ -3,7 +3,7 @@
  * `energyHandler`): the access rule is checked first (403/401 with a JSON
  * body otherwise) and the answer is never cached.
  */
-import { type AccessRule, checkAccess, checkAccessRule } from '@cortex/core'
+import { type AccessRule, accessGuard } from '@cortex/core'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 
 export interface EndpointAnswer {
@@ -16,11 +16,14 @@ export function internalEndpoint(
   where: string,
   answer: () => EndpointAnswer | Promise<EndpointAnswer>,
 ): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply> {
-  const rule = checkAccessRule(allow, 'allow', where)
+  const guard = accessGuard(allow, where)
   return async (request, reply) => {
-    const decision = checkAccess(rule, {
+    // Fastify defines `request.ips` only when `trustProxy` is set.
+    const decision = guard({
       clientAddress: request.ip,
       authorization: request.headers.authorization,
+      headers: request.headers,
+      trustProxy: 'ips' in request,
     })
     if (!decision.allowed) {
       return reply

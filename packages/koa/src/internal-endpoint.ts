@@ -3,7 +3,7 @@
  * `energyHandler`): the access rule is checked first (403/401 with a JSON
  * body otherwise) and the answer is never cached.
  */
-import { type AccessRule, checkAccess, checkAccessRule } from '@cortex/core'
+import { type AccessRule, accessGuard } from '@cortex/core'
 import type { Middleware } from 'koa'
 
 export interface EndpointAnswer {
@@ -16,11 +16,13 @@ export function internalEndpoint(
   where: string,
   answer: () => EndpointAnswer | Promise<EndpointAnswer>,
 ): Middleware {
-  const rule = checkAccessRule(allow, 'allow', where)
+  const guard = accessGuard(allow, where)
   return async (ctx) => {
-    const decision = checkAccess(rule, {
+    const decision = guard({
       clientAddress: ctx.ip || ctx.req.socket?.remoteAddress,
       authorization: ctx.get('authorization') || undefined,
+      headers: ctx.req.headers,
+      trustProxy: ctx.app.proxy,
     })
     if (!decision.allowed) {
       ctx.status = decision.status

@@ -14,6 +14,7 @@ import {
   checkNumber,
   checkObject,
   createTokenBucket,
+  FORWARDING_HEADERS,
   NEVER,
   type PromRegistryLike,
   type RequestInfo,
@@ -370,7 +371,6 @@ class HotPath {
   }
 }
 
-const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip'] as const
 /** `rateLimitHeaders`'s options for the default format, built once. */
 const IETF = { format: 'ietf' } as const
 const TAG = '[@cortex/token-bucket]'
