@@ -190,6 +190,21 @@ describe('power integration (trapezoidal)', () => {
     )
   })
 
+  it('a reading at the same time as the last replaces its power: the next interval starts from the newer value', () => {
+    const meter = createPowerIntegrator()
+    meter.add(0, 10)
+    expect(meter.add(1_000, 10)).toBe(10)
+    expect(meter.add(1_000, 100)).toBe(10) // no time passed: nothing added
+    expect(meter.add(2_000, 100)).toBe(110) // 100 W for 1 s, not a ramp from 10 W (65 J)
+    expect(
+      integratePower([
+        { timeMs: 0, watts: 0 },
+        { timeMs: 0, watts: 60 },
+        { timeMs: 1_000, watts: 60 },
+      ]),
+    ).toBe(60)
+  })
+
   it('integrates a ramp exactly and restarts after reset', () => {
     expect(
       integratePower([

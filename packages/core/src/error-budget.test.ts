@@ -275,6 +275,8 @@ describe('WindowedCounter', () => {
       good: fc.nat(5),
       bad: fc.nat(5),
       queryWindowSlots: fc.option(fc.double({ min: 0, max: 150, noNaN: true }), { nil: undefined }),
+      // Also query this many slots after the latest event, once traffic has stopped.
+      queryLaterSlots: fc.oneof(fc.constant(0), fc.double({ min: 0, max: 200, noNaN: true })),
     }),
     { maxLength: 120 },
   )
@@ -293,17 +295,22 @@ describe('WindowedCounter', () => {
           log.push({ t: now, good: e.good, total: e.good + e.bad })
           if (e.queryWindowSlots === undefined) continue
           const windowMs = e.queryWindowSlots * slotMs
-          const s = Math.floor(now / slotMs)
-          const k = Math.min(slots, Math.ceil(windowMs / slotMs))
-          const expected = { good: 0, total: 0 }
-          for (const ev of log) {
-            const slot = Math.floor(ev.t / slotMs)
-            if (slot > s - k && slot <= s) {
-              expected.good += ev.good
-              expected.total += ev.total
+          const bruteForce = (at: number) => {
+            const s = Math.floor(at / slotMs)
+            const k = Math.min(slots, Math.ceil(windowMs / slotMs))
+            const expected = { good: 0, total: 0 }
+            for (const ev of log) {
+              const slot = Math.floor(ev.t / slotMs)
+              if (slot > s - k && slot <= s) {
+                expected.good += ev.good
+                expected.total += ev.total
+              }
             }
+            return expected
           }
-          expect(counter.sum(now, windowMs)).toEqual(expected)
+          expect(counter.sum(now, windowMs)).toEqual(bruteForce(now))
+          const later = now + Math.floor(e.queryLaterSlots * slotMs)
+          expect(counter.sum(later, windowMs)).toEqual(bruteForce(later))
           // The same in time: everything in [now − W + slot, now] counts, nothing before now − W − slot does.
           if (windowMs <= slots * slotMs) {
             const got = counter.sum(now, windowMs).total
@@ -321,6 +328,15 @@ describe('WindowedCounter', () => {
       }),
       { numRuns: 300 },
     )
+  })
+
+  it('forgets old events once traffic stops: a 5 s window 20 s after the last event is empty', () => {
+    const counter = new WindowedCounter({ slot: '1s', horizon: '1m' })
+    for (let t = 0; t < 5_000; t += 1_000) counter.add(t, 0, 1)
+    expect(counter.sum(4_000, 5_000)).toEqual({ good: 0, total: 5 })
+    expect(counter.sum(6_000, 5_000)).toEqual({ good: 0, total: 3 })
+    expect(counter.sum(24_000, 5_000)).toEqual({ good: 0, total: 0 })
+    expect(counter.sum(24_000, 60_000)).toEqual({ good: 0, total: 5 })
   })
 
   it('a clock going backwards (or non-finite) lands counts in the latest slot and loses nothing; memory stays fixed', () => {
