@@ -130,7 +130,9 @@ export function energyDashboard(options: EnergyDashboardOptions = {}) {
     refresh: '30s',
     templating: {
       list: [
-        { name: 'datasource', type: 'datasource', query: 'prometheus', label: 'Prometheus', current: {} },
+        // No `current`: Grafana selects the default Prometheus data source.
+        // (`current: {}` is not a VariableOption: it needs text and value.)
+        { name: 'datasource', type: 'datasource', query: 'prometheus', label: 'Prometheus' },
       ],
     },
     panels,

@@ -211,7 +211,8 @@ export function grafanaDashboard(input: SloConfig | SloDefinitions): GrafanaDash
           label: 'Prometheus',
           type: 'datasource',
           query: 'prometheus',
-          current: {},
+          // No `current`: Grafana selects the default Prometheus data source.
+          // (`current: {}` is not a VariableOption: it needs text and value.)
           hide: 0,
         },
       ],
