@@ -143,20 +143,38 @@ function clampBits(value: number | undefined, max: number, fallback: number): nu
   return Math.min(max, Math.max(1, value))
 }
 
+/** Which API keys a server recognises: the check a key must pass to be a client key. */
+export type ApiKeyCheck = (key: string) => boolean
+
 /**
  * The rate-limit key for an API key sent in a request header, or undefined
- * when the header is absent or empty. Values longer than 128 characters are
+ * when the header is absent or empty, or when `recognised` is given and
+ * refuses the key (or throws). Values longer than 128 characters are
  * replaced by their SHA-256 so a client cannot inflate memory with its key.
  *
+ * Without `recognised`, any value is a client key: a client that sends a new
+ * value per request gets a new bucket per request, so an unchecked header
+ * defeats every limit. Pass the check your server already makes (a key list,
+ * a lookup) so unknown keys fall back to the client address.
+ *
  * @example
- * apiKeyFromHeaders(req.headers, 'x-api-key') // → 'apikey:abc123' or undefined
+ * apiKeyFromHeaders(req.headers, 'x-api-key')                            // → 'apikey:abc123' or undefined
+ * apiKeyFromHeaders(req.headers, 'x-api-key', (k) => knownKeys.has(k))   // → undefined for unknown keys
  */
 export function apiKeyFromHeaders(
   headers: Record<string, string | string[] | undefined> | undefined,
   header: string,
+  recognised?: ApiKeyCheck,
 ): string | undefined {
   const raw = headers?.[header.toLowerCase()]
   const value = (Array.isArray(raw) ? raw[0] : raw)?.trim()
   if (!value) return undefined
+  if (recognised !== undefined) {
+    try {
+      if (recognised(value) !== true) return undefined
+    } catch {
+      return undefined
+    }
+  }
   return bounded(`apikey:${value}`)
 }

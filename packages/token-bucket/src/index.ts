@@ -5,6 +5,7 @@
  * policy for when the store is away, throttling, and policy docs.
  */
 export {
+  type ApiKeyCheck,
   apiKeyFromHeaders,
   type ClientAddressKeyOptions,
   clientAddressKey,

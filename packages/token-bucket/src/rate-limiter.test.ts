@@ -559,6 +559,58 @@ describe('check, handler and responseFor (the adapters’ side)', () => {
     }
   })
 
+  it('keys by API key only for keys the server recognises (clientKey.apiKeys); unknown keys share the address', () => {
+    const policies = { 'POST /agents/plan': { limit: 2, window: '1h' } }
+    const info = { method: 'POST', path: '/agents/plan', route: undefined, clientAddress: '203.0.113.9' }
+    const known = createRateLimiter({
+      policies,
+      clock: () => T0,
+      clientKey: { apiKeyHeader: 'x-api-key', apiKeys: ['alice', 'bob'] },
+    })
+    // A hostile client rotating unknown keys is limited as its address: 2, then refused.
+    const rotating = Array.from({ length: 5 }, (_, i) =>
+      known.check(info, { headers: { 'x-api-key': `made-up-${i}` } }),
+    ) as { allowed: boolean; key: string }[]
+    expect(rotating.map((d) => d.allowed)).toEqual([true, true, false, false, false])
+    // A recognised key has its own budget, from the same address.
+    expect(known.check(info, { headers: { 'x-api-key': 'alice' } })).toMatchObject({ allowed: true })
+    expect(known.check(info, { headers: { 'x-api-key': ' bob ' } })).toMatchObject({ allowed: true })
+    // Without apiKeys every value is trusted: the same rotation is never refused.
+    const open = createRateLimiter({ policies, clock: () => T0, clientKey: { apiKeyHeader: 'x-api-key' } })
+    for (let i = 0; i < 5; i++)
+      expect(open.check(info, { headers: { 'x-api-key': `made-up-${i}` } })).toMatchObject({ allowed: true })
+    // A check function; one that throws refuses the key.
+    const fn = createRateLimiter({
+      policies,
+      clock: () => T0,
+      clientKey: {
+        apiKeyHeader: 'x-api-key',
+        apiKeys: (k) => {
+          if (k === 'boom') throw new Error('lookup failed')
+          return k.startsWith('ok-')
+        },
+      },
+    })
+    for (const k of ['boom', 'nope', 'boom']) fn.check(info, { headers: { 'x-api-key': k } })
+    expect(fn.check(info, { headers: { 'x-api-key': 'boom' } })).toMatchObject({ allowed: false })
+    expect(fn.check(info, { headers: { 'x-api-key': 'ok-1' } })).toMatchObject({ allowed: true })
+  })
+
+  it('refuses a malformed clientKey.apiKeys at construction, naming the option', () => {
+    const policies = { '*': { limit: 1, window: '1s' } }
+    for (const apiKeys of [[], [''], ['a', 3], 'alice', 42, null]) {
+      expect(
+        () =>
+          createRateLimiter({
+            policies,
+            clientKey: { apiKeyHeader: 'x-api-key', apiKeys: apiKeys as never },
+          }),
+        JSON.stringify(apiKeys),
+      ).toThrow(/clientKey\.apiKeys/)
+    }
+    expect(() => createRateLimiter({ policies, clientKey: { apiKeys: ['a'] } })).toThrow(/apiKeyHeader/)
+  })
+
   it('chooses the policy on the route when the framework has routed (routed: true), not on the spelling', () => {
     const limiter = createRateLimiter({
       policies: {

@@ -22,7 +22,12 @@ import {
   type TokenBucketDecision,
   withGetters,
 } from '@cortex/core'
-import { apiKeyFromHeaders, type ClientAddressKeyOptions, clientAddressKey } from './client-key.js'
+import {
+  type ApiKeyCheck,
+  apiKeyFromHeaders,
+  type ClientAddressKeyOptions,
+  clientAddressKey,
+} from './client-key.js'
 import { NEVER_SECONDS, type RateLimitDecision } from './decision.js'
 import { checkHeaderFormat, type HeaderFormat, rateLimitHeaders } from './headers.js'
 import { memoryStore } from './memory-store.js'
@@ -66,8 +71,17 @@ export interface RateLimiterOptions {
   storeRetryIntervalMs?: number
   /** Header format of `responseFor` and the adapters. Default `'ietf'`; `false` sends only `Retry-After`. */
   headers?: HeaderFormat | false
-  /** How `check` keys clients: address masking, or an API-key header to prefer. */
-  clientKey?: ClientAddressKeyOptions & { apiKeyHeader?: string }
+  /**
+   * How `check` keys clients: address masking, or an API-key header to
+   * prefer. With `apiKeyHeader`, give `apiKeys` too — the keys your server
+   * recognises (a list, a Set, or a check) — so a request with an unknown
+   * key is keyed by its address: without it, a client that sends a new value
+   * per request gets a new bucket per request.
+   */
+  clientKey?: ClientAddressKeyOptions & {
+    apiKeyHeader?: string
+    apiKeys?: Iterable<string> | ((key: string) => boolean)
+  }
   /** Most requests held by throttling at once; beyond it they are decided at once. Default 10,000. */
   maxPendingWaits?: number
   /** A prom-client `Registry`: decisions, store errors, evictions and keys are exposed at scrape time. */
@@ -410,6 +424,32 @@ function checkStore(value: unknown, option: string): RateLimitStore {
   return s as RateLimitStore
 }
 
+/** Validates `clientKey.apiKeys` into a check, or undefined when absent. */
+function checkApiKeys(value: unknown, header: unknown, where: string): ApiKeyCheck | undefined {
+  if (value === undefined) return undefined
+  const option = 'clientKey.apiKeys'
+  if (header === undefined) {
+    throw new CortexConfigError(option, value, 'apiKeys only together with clientKey.apiKeyHeader', where)
+  }
+  if (typeof value === 'function') return value as ApiKeyCheck
+  const shape = 'a non-empty list (array or Set) of non-empty strings, or a function (key) => boolean'
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    typeof (value as Iterable<unknown>)[Symbol.iterator] !== 'function' ||
+    typeof value === 'string'
+  ) {
+    throw new CortexConfigError(option, value, shape, where)
+  }
+  const keys = new Set<string>()
+  for (const key of value as Iterable<unknown>) {
+    if (typeof key !== 'string' || key.trim() === '') throw new CortexConfigError(option, key, shape, where)
+    keys.add(key.trim())
+  }
+  if (keys.size === 0) throw new CortexConfigError(option, value, shape, where)
+  return (key) => keys.has(key)
+}
+
 /**
  * Creates a rate limiter.
  *
@@ -452,7 +492,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       : checkNumber(options.storeRetryIntervalMs, 'storeRetryIntervalMs', { min: 0, where })
   const defaultFormat = checkHeaderFormat(options.headers, 'headers', where)
   const keyOptions = options.clientKey === undefined ? {} : checkObject(options.clientKey, 'clientKey', where)
-  checkKnownKeys(keyOptions, ['ipv6Subnet', 'ipv4Subnet', 'apiKeyHeader'], 'clientKey')
+  checkKnownKeys(keyOptions, ['ipv6Subnet', 'ipv4Subnet', 'apiKeyHeader', 'apiKeys'], 'clientKey')
   const addressOptions: ClientAddressKeyOptions = {
     ipv6Subnet:
       keyOptions.ipv6Subnet === undefined
@@ -477,6 +517,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   if (apiKeyHeader !== undefined && (typeof apiKeyHeader !== 'string' || apiKeyHeader === '')) {
     throw new CortexConfigError('clientKey.apiKeyHeader', apiKeyHeader, 'a header name', where)
   }
+  const apiKeys = checkApiKeys(keyOptions.apiKeys, apiKeyHeader, where)
   const metricPrefix = options.metricPrefix ?? 'cortex_rate_limit'
   if (typeof metricPrefix !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(metricPrefix)) {
     throw new CortexConfigError(
@@ -1020,7 +1061,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
 
   function keyFor(info: RequestInfo, headers: RequestHeaders | undefined): string {
     if (typeof apiKeyHeader === 'string') {
-      const k = apiKeyFromHeaders(headers, apiKeyHeader)
+      const k = apiKeyFromHeaders(headers, apiKeyHeader, apiKeys)
       if (k !== undefined) return k
     }
     return clientAddressKey(info.clientAddress, addressOptions)
