@@ -84,6 +84,28 @@ describe('ConcurrencyGate', () => {
     expect(order).toEqual([1, 2, 3])
   })
 
+  it('raising the limit starts queued tasks at once, without waiting for a running one to finish', async () => {
+    const gate = new ConcurrencyGate(1, 10)
+    const releases: Array<() => void> = []
+    const started: number[] = []
+    const tasks = [0, 1, 2].map((n) =>
+      gate.run(
+        () =>
+          new Promise<void>((r) => {
+            started.push(n)
+            releases.push(r)
+          }),
+      ),
+    )
+    expect(gate.stats()).toMatchObject({ active: 1, queued: 2 })
+    gate.setLimits(3, 10)
+    expect(gate.stats()).toMatchObject({ active: 3, queued: 0 })
+    expect(started).toEqual([0, 1, 2])
+    for (const release of releases) release()
+    await Promise.all(tasks)
+    expect(gate.stats()).toMatchObject({ active: 0, queued: 0, completed: 3 })
+  })
+
   it('turns a synchronous throw into a rejection and frees the slot', async () => {
     const gate = new ConcurrencyGate(1, 0)
     await expect(

@@ -54,6 +54,30 @@ describe('scheduleTrigger', () => {
     expect(t.evaluate(at('2026-11-28T23:00:00Z'))).toBeUndefined() // Saturday 23:00
   })
 
+  it('a Saturday 22:00–06:00 window covers Sunday until 06:00 (the week wraps)', () => {
+    const t = scheduleTrigger([{ from: '22:00', to: '06:00', mode: 'low', timeZone: 'UTC', days: [6] }])
+    expect(t.evaluate(at('2026-11-28T22:00:00Z'))).toBe('low') // Saturday 22:00
+    expect(t.evaluate(at('2026-11-29T05:00:00Z'))).toBe('low') // Sunday 05:00, started Saturday
+    expect(t.evaluate(at('2026-11-29T06:00:00Z'))).toBeUndefined() // Sunday 06:00
+    expect(t.evaluate(at('2026-11-29T23:00:00Z'))).toBeUndefined() // Sunday 23:00
+    expect(t.evaluate(at('2026-11-28T05:00:00Z'))).toBeUndefined() // Saturday 05:00, started Friday
+  })
+
+  it('an overnight window on one start day covers exactly that evening and the next morning, for every day', () => {
+    // 2026-11-22 is a Sunday (day 0).
+    const dayStart = (d: number) => Date.UTC(2026, 10, 22 + d)
+    for (let start = 0; start < 7; start++) {
+      const t = scheduleTrigger([{ from: '22:00', to: '06:00', mode: 'low', timeZone: 'UTC', days: [start] }])
+      // Evenings (23:00) and mornings (05:00) of a fortnight, so every weekday wraps once.
+      for (let d = 0; d < 14; d++) {
+        const evening = t.evaluate(dayStart(d) + 23 * 3_600_000)
+        const morning = t.evaluate(dayStart(d) + 5 * 3_600_000)
+        expect(evening === 'low', `start ${start}, evening of day ${d}`).toBe(d % 7 === start)
+        expect(morning === 'low', `start ${start}, morning of day ${d}`).toBe((d + 6) % 7 === start)
+      }
+    }
+  })
+
   it('rejects a malformed schedule, naming the field', () => {
     expect(() => scheduleTrigger([{ from: '25:00', to: '06:00', mode: 'low' }])).toThrow('`from`')
     expect(() => scheduleTrigger([{ from: '22:00', to: '22:00', mode: 'low' }])).toThrow('`to`')

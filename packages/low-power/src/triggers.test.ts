@@ -1,13 +1,20 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { batteryTrigger, parsePmset } from './battery-trigger.js'
 import { carbonIntensityTrigger } from './carbon-intensity-trigger.js'
 import { powerBudgetTrigger } from './power-budget-trigger.js'
 
+/** Fixture folders made by the current test, removed after it. */
+const fixtureRoots: string[] = []
+afterEach(() => {
+  for (const root of fixtureRoots.splice(0)) rmSync(root, { recursive: true, force: true })
+})
+
 function powerSupply(batteries: Record<string, { capacity: number; status: string }>): string {
   const root = mkdtempSync(join(tmpdir(), 'cortex-battery-'))
+  fixtureRoots.push(root)
   mkdirSync(join(root, 'AC'))
   writeFileSync(join(root, 'AC', 'type'), 'Mains\n')
   for (const [name, b] of Object.entries(batteries)) {
