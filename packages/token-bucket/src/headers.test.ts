@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { RateLimitDecision } from './decision.js'
 import { rateLimitHeaders } from './headers.js'
@@ -74,6 +75,68 @@ describe('rateLimitHeaders', () => {
   it('keeps header values printable ASCII and windows in whole seconds', () => {
     const odd = decision({ policy: 'GET /café', windowMs: 500 })
     expect(rateLimitHeaders(odd)['RateLimit-Policy']).toBe('"GET /caf?";q=60;w=1')
+  })
+
+  it('draft-7 and legacy break a tie on remaining by the decision that frees up later (in either order)', () => {
+    const soon = decision({ policy: 'burst', remaining: 0, resetSeconds: 10, limit: 60 })
+    const late = decision({
+      policy: 'hourly',
+      remaining: 0,
+      resetSeconds: 80,
+      limit: 600,
+      windowMs: 3_600_000,
+    })
+    for (const list of [
+      [soon, late],
+      [late, soon],
+    ]) {
+      expect(rateLimitHeaders(list, { format: 'draft-7' }).RateLimit).toBe('limit=600, remaining=0, reset=80')
+      const legacy = rateLimitHeaders(list, { format: 'legacy' })
+      expect(legacy['X-RateLimit-Limit']).toBe('600')
+      expect(legacy['X-RateLimit-Reset']).toBe('80')
+    }
+  })
+
+  it('rounds a window up to whole seconds in every format (1,400 ms is w=2, never w=1)', () => {
+    const short = decision({ policy: 'short', windowMs: 1_400 })
+    expect(rateLimitHeaders(short)['RateLimit-Policy']).toBe('"short";q=60;w=2')
+    expect(rateLimitHeaders([short, ok])['RateLimit-Policy']).toMatch(/^"short";q=60;w=2, /)
+    expect(rateLimitHeaders([short], { format: 'draft-7' })['RateLimit-Policy']).toBe('60;w=2')
+    expect(rateLimitHeaders(decision({ policy: 'exact', windowMs: 2_000 }))['RateLimit-Policy']).toBe(
+      '"exact";q=60;w=2',
+    )
+    expect(rateLimitHeaders(decision({ policy: 'just over', windowMs: 2_001 }))['RateLimit-Policy']).toBe(
+      '"just over";q=60;w=3',
+    )
+  })
+
+  it('serialises any policy name as a valid sf-string that reads back as the name (non-printables as ?)', () => {
+    // RFC 8941 §3.3.3: DQUOTE *( unescaped / "\" ( DQUOTE / "\" ) ) DQUOTE, unescaped = %x20-21 / %x23-5B / %x5D-7E
+    const sfString = /^"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"/
+    expect(rateLimitHeaders(decision({ policy: 'a\\b' }))['RateLimit-Policy']).toBe('"a\\\\b";q=60;w=60')
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 20 }), (name) => {
+        const headers = rateLimitHeaders(decision({ policy: name }))
+        for (const field of [headers['RateLimit-Policy'], headers.RateLimit] as string[]) {
+          const match = sfString.exec(field)
+          expect(match, field).not.toBeNull()
+          const decoded = (match?.[1] as string).replace(/\\(["\\])/g, '$1')
+          expect(decoded).toBe(name.replace(/[^\x20-\x7e]/g, '?'))
+        }
+      }),
+      { numRuns: 200 },
+    )
+  })
+
+  it('a combined Retry-After is the longest of the refusals, whatever their order or the format', () => {
+    const short = decision({ policy: 'burst', allowed: false, remaining: 0, retryAfterSeconds: 2 })
+    const long = decision({ policy: 'daily', allowed: false, remaining: 0, retryAfterSeconds: 30 })
+    for (const format of ['ietf', 'draft-7', 'legacy', false] as const) {
+      expect(rateLimitHeaders([short, long], { format })['Retry-After']).toBe('30')
+      expect(rateLimitHeaders([long, short], { format })['Retry-After']).toBe('30')
+      expect(rateLimitHeaders([ok, short], { format })['Retry-After']).toBe('2')
+      expect(rateLimitHeaders([ok, ok], { format })).not.toHaveProperty('Retry-After')
+    }
   })
 
   it('rejects an unknown format', () => {
