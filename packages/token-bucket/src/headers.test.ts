@@ -120,7 +120,7 @@ describe('rateLimitHeaders', () => {
         for (const field of [headers['RateLimit-Policy'], headers.RateLimit] as string[]) {
           const match = sfString.exec(field)
           expect(match, field).not.toBeNull()
-          const decoded = (match?.[1] as string).replace(/\\(["\\])/g, '$1')
+          const decoded = ((match as RegExpExecArray)[1] as string).replace(/\\(["\\])/g, '$1')
           expect(decoded).toBe(name.replace(/[^\x20-\x7e]/g, '?'))
         }
       }),
