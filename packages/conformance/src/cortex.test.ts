@@ -9,12 +9,15 @@ import { CortexConfigError } from '@cortex/core'
 import { createEnergyMeter, type EnergySource } from '@cortex/energy'
 import * as expressAdapter from '@cortex/express'
 import * as fastifyAdapter from '@cortex/fastify'
+import * as honoAdapter from '@cortex/hono'
 import * as koaAdapter from '@cortex/koa'
 import { createPowerModeController } from '@cortex/low-power'
 import { createSloTracker, defineSlos } from '@cortex/slo'
 import { createRateLimiter } from '@cortex/token-bucket'
+import { createAdaptorServer, type HttpBindings } from '@hono/node-server'
 import express from 'express'
 import Fastify from 'fastify'
+import { Hono } from 'hono'
 import Koa from 'koa'
 import { afterEach, describe, expect, it } from 'vitest'
 import { listen } from './harness.js'
@@ -96,6 +99,18 @@ const adapters = [
         ctx.body = { listeners: ctx.res.listenerCount('close'), mode: ctx.state.powerMode }
       })
       return serveNode(createServer(app.callback()))
+    },
+  },
+  {
+    name: 'hono',
+    call: (options: unknown) => honoAdapter.cortex(options as never),
+    serve(p?: Parts): Promise<string> {
+      const app = new Hono<{ Bindings: HttpBindings; Variables: { powerMode?: string } }>()
+      if (p) app.use(honoAdapter.cortex(p))
+      app.get('/x', (c) =>
+        c.json({ listeners: c.env.outgoing.listenerCount('close'), mode: c.get('powerMode') }),
+      )
+      return serveNode(createAdaptorServer({ fetch: app.fetch }) as Server)
     },
   },
 ]

@@ -3,6 +3,7 @@ import type { AccessRule } from '@cortex/core'
 import type { EnergyMeter } from '@cortex/energy'
 import { energyHandler as expressHandler } from '@cortex/express'
 import { energyHandler as fastifyHandler } from '@cortex/fastify'
+import { energyHandler as honoHandler } from '@cortex/hono'
 import { energyHandler as koaHandler } from '@cortex/koa'
 import Router from '@koa/router'
 import type { FrameworkDriver, Middleware } from './harness.js'
@@ -35,6 +36,13 @@ export function energyMiddleware(
           const router = new Router()
           router.get('/metrics/energy', koaHandler({ meter, allow }))
           app.use(router.routes())
+        },
+      }
+    case 'hono':
+      return {
+        parts: { energy: { meter } },
+        hono: (app, client) => {
+          app.get('/metrics/energy', honoHandler({ meter, allow, ...client }))
         },
       }
   }

@@ -19,6 +19,8 @@ export type FrameworkName =
   | 'express+cortex'
   | 'fastify+cortex'
   | 'koa+cortex'
+  | 'hono'
+  | 'hono+cortex'
 
 /**
  * The @cortex parts a case wires, each the options of the adapter's
@@ -110,6 +112,14 @@ export interface Middleware {
   express?: (app: AnyApp) => void
   fastify?: (app: AnyApp) => void | Promise<void>
   koa?: (app: AnyApp) => void
+  /** Hono has no trust-proxy setting: `client` is the driver's stand-in, to pass to internal endpoints. */
+  hono?: (app: AnyApp, client: HonoClient) => void
+}
+
+/** How a Hono server resolves the client (the options `metricsHandler`/`energyHandler` take). */
+export interface HonoClient {
+  clientAddress?: (c: AnyApp) => string | undefined
+  trustProxy: boolean
 }
 
 export interface ServerSetup {
@@ -134,7 +144,7 @@ export interface RunningServer {
 export interface FrameworkDriver {
   name: FrameworkName
   /** Which adapter family this driver uses (express4 uses the Express adapter). */
-  family: 'express' | 'fastify' | 'koa'
+  family: 'express' | 'fastify' | 'koa' | 'hono'
   /** How this driver mounts the parts a case wires. */
   wiring: Wiring
   start(setup: ServerSetup): Promise<RunningServer>

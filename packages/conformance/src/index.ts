@@ -6,6 +6,7 @@
 import { express4Driver, expressCortexDriver, expressDriver } from './express-driver.js'
 import { fastifyCortexDriver, fastifyDriver } from './fastify-driver.js'
 import type { FrameworkDriver } from './harness.js'
+import { honoCortexDriver, honoDriver } from './hono-driver.js'
 import { koa2Driver, koaCortexDriver, koaDriver } from './koa-driver.js'
 
 export * from './harness.js'
@@ -24,7 +25,14 @@ export const drivers: readonly FrameworkDriver[] = [
   expressCortexDriver,
   fastifyCortexDriver,
   koaCortexDriver,
+  honoDriver,
+  honoCortexDriver,
 ]
 
 /** One driver per adapter family, for cases that compare families (and are slower). */
-export const primaryDrivers: readonly FrameworkDriver[] = [expressDriver, fastifyDriver, koaDriver]
+export const primaryDrivers: readonly FrameworkDriver[] = [
+  expressDriver,
+  fastifyDriver,
+  koaDriver,
+  honoDriver,
+]

@@ -22,8 +22,8 @@ async function startGated(driver: FrameworkDriver, middleware: Middleware) {
   const gates: Array<() => void> = []
   const server = await driver.start({
     middleware: [middleware],
-    extras: (r: { powerMode?: string; state?: { powerMode?: string } }) => ({
-      powerMode: r.powerMode ?? r.state?.powerMode,
+    extras: (r: { powerMode?: string; state?: { powerMode?: string }; var?: { powerMode?: string } }) => ({
+      powerMode: r.powerMode ?? r.state?.powerMode ?? r.var?.powerMode,
     }),
     routes: [
       {

@@ -4,6 +4,7 @@
  */
 import { metricsHandler as expressMetrics } from '@cortex/express'
 import { metricsHandler as fastifyMetrics } from '@cortex/fastify'
+import { metricsHandler as honoMetrics } from '@cortex/hono'
 import { metricsHandler as koaMetrics } from '@cortex/koa'
 import type { SloTracker } from '@cortex/slo'
 import type { Registry } from 'prom-client'
@@ -25,6 +26,9 @@ export function sloWiring(tracker: SloTracker, registry: Registry, allow?: Allow
       app.use((ctx: { path: string }, next: () => Promise<void>) =>
         ctx.path === '/metrics' ? metrics(ctx as never, next) : next(),
       )
+    },
+    hono: (app, client) => {
+      app.get('/metrics', honoMetrics({ registry, allow, ...client }))
     },
   }
 }

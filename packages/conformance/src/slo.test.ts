@@ -246,4 +246,24 @@ describe('the route label is the full template under a mount path or prefix, nev
       await close(server)
     }
   })
+
+  it('hono: sub-apps under app.route and a basePath', async () => {
+    const { Hono } = await import('hono')
+    const { createAdaptorServer } = await import('@hono/node-server')
+    const { listen, close } = await import('./harness.js')
+    const { sloTracking } = await import('@cortex/hono')
+    const tracker = createSloTracker(nested, { clock: () => 0 })
+    const app = new Hono()
+    app.use(sloTracking({ tracker }))
+    const users = new Hono()
+    users.get('/:id', (c) => c.json({}))
+    app.route('/api', new Hono().basePath('/v1').route('/users', users))
+    const server = createAdaptorServer({ fetch: app.fetch }) as import('node:http').Server
+    const url = await listen(server)
+    try {
+      await check(url, tracker)
+    } finally {
+      await close(server)
+    }
+  })
 })
