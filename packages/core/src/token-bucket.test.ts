@@ -39,6 +39,17 @@ function run(bucket: TokenBucket, start: number, stream: { dt: number; cost: num
   return { admitted, state, now }
 }
 
+/** The stream that made the interval property fail about once in 45 runs. */
+const ulpRegression = {
+  params: { burst: 1, refillTokens: 20, refillMs: 1 },
+  start: 33_553_068,
+  steps: [
+    { dt: 10, cost: 1 },
+    { dt: 1354, cost: 1 },
+    { dt: 0, cost: 2.0000003e-9 },
+  ],
+}
+
 describe('token bucket (GCRA)', () => {
   it('never admits more than burst + rate × d in any interval of length d', () => {
     fc.assert(
@@ -55,8 +66,36 @@ describe('token bucket (GCRA)', () => {
           }
         }
       }),
-      { numRuns: 300 },
+      // Regression example (seed 1594186432): at t = 2^25 ms one ulp of the
+      // state is 2^-27 ms, more than the third request's cost (1e-10 ms), which
+      // used to be admitted without moving the state.
+      { numRuns: 300, examples: [[ulpRegression.params, ulpRegression.start, ulpRegression.steps]] },
     )
+  })
+
+  it('charges every admitted request at least its cost: the state moves by ≥ cost × msPerToken', () => {
+    fc.assert(
+      fc.property(params, fc.integer({ min: 0, max: 1e9 }), steps, (p, start, stream) => {
+        const bucket = createTokenBucket(p)
+        let state = FULL_BUCKET_STATE
+        let now = start
+        for (const { dt, cost } of stream) {
+          now += dt
+          const d = bucket.take(state, now, cost)
+          if (d.allowed)
+            expect(d.state - Math.max(state, now)).toBeGreaterThanOrEqual(cost * bucket.msPerToken)
+          state = d.state
+        }
+      }),
+      { numRuns: 300, examples: [[ulpRegression.params, ulpRegression.start, ulpRegression.steps]] },
+    )
+  })
+
+  it('refuses a cost below one ulp of the state once the bucket is full to the brim at t = 2^25 ms (seed 1594186432)', () => {
+    const bucket = createTokenBucket(ulpRegression.params)
+    const { admitted, now } = run(bucket, ulpRegression.start, ulpRegression.steps)
+    expect(now).toBe(2 ** 25)
+    expect(admitted.map((a) => a.cost)).toEqual([1, 1])
   })
 
   it('admits a refused request exactly at now + retryAfterMs and not an instant before', () => {

@@ -143,7 +143,12 @@ export function createTokenBucket(params: TokenBucketParams): TokenBucket {
     const costMs = cost * msPerToken
     const need = debt + costMs
     if (need <= tolerance) {
-      const next = Math.max(state, now) + costMs
+      const base = Math.max(state, now)
+      let next = base + costMs
+      // Charge at least the cost: when `base + costMs` rounds down (a cost
+      // below one ulp of the state would not move it at all), step up one ulp
+      // or two, so that tiny costs cannot be admitted for free, again and again.
+      if (next - base < costMs) next += Math.max(Math.abs(next) * Number.EPSILON, Number.MIN_VALUE)
       d.allowed = true
       d.state = next
       d.resetAfterMs = next - now
