@@ -5,6 +5,7 @@ import http from 'k6/http'
 const BASE_URL = __ENV.BASE_URL || "http://localhost:3000"
 http.setResponseCallback(http.expectedStatuses({ min: 100, max: 499 }))
 
+/** @type {import('k6/options').Options} */
 export const options = {
   stages: [
     { duration: "2m", target: 100 },
