@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { apiKeyFromHeaders, clientAddressKey } from './client-key.js'
 
@@ -18,8 +19,33 @@ describe('clientAddressKey', () => {
     [undefined, {}, 'unknown'],
     ['', {}, 'unknown'],
     ['not:an:address', {}, 'not:an:address'],
+    // Only ::ffff:0:0/96 is IPv4-mapped: a 1 in the fifth group makes it a plain IPv6 address.
+    ['::1:ffff:cb00:7109', {}, '::/64'],
+    ['::1:ffff:cb00:7109', { ipv6Subnet: 128 }, '::1:ffff:cb00:7109'],
+    ['1::ffff:cb00:7109', {}, '1::/64'],
   ])('%s %j → %s', (address, options, key) => {
     expect(clientAddressKey(address, options)).toBe(key)
+  })
+
+  it('keys an address as IPv4 exactly when it lies in ::ffff:0:0/96, and every other IPv6 address by its /64', () => {
+    const group = fc.oneof(fc.constant(0), fc.constant(0xffff), fc.integer({ min: 0, max: 0xffff }))
+    fc.assert(
+      fc.property(fc.array(group, { minLength: 8, maxLength: 8 }), (groups) => {
+        const address = groups.map((g) => g.toString(16)).join(':')
+        const key = clientAddressKey(address)
+        const mapped = groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff
+        if (mapped) {
+          const [a, b] = [groups[6] as number, groups[7] as number]
+          expect(key).toBe(`${a >> 8}.${a & 0xff}.${b >> 8}.${b & 0xff}`)
+        } else {
+          expect(key).toMatch(/\/64$/)
+          // Addresses that differ only in their last 64 bits share one key.
+          const sibling = [...groups.slice(0, 4), 1, 2, 3, 4].map((g) => g.toString(16)).join(':')
+          expect(clientAddressKey(sibling)).toBe(key)
+        }
+      }),
+      { numRuns: 300 },
+    )
   })
 
   it('keeps odd input bounded', () => {
