@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -243,5 +244,99 @@ describe('cortex CLI end to end against a loopback server', () => {
     expect(parseTolerance('10%')).toBe(0.1)
     expect(parseTolerance('0.25')).toBe(0.25)
     expect(() => parseTolerance('10')).toThrow(/tolerance/)
+  })
+
+  it('every command and subcommand prints its own usage on --help and exits 0', async () => {
+    const cases: [string[], string, string[]][] = [
+      // argv, what the usage must show, other commands' usage it must not show
+      [['slo', '--help'], 'cortex slo generate <config>', ['cortex baseline', 'cortex compare']],
+      [['slo', '-h'], 'cortex slo generate <config>', ['cortex baseline']],
+      [['slo', 'generate', '--help'], 'cortex slo generate <config>', ['cortex baseline', 'cortex compare']],
+      [['slo', 'generate', 'slo.config.json', '-h'], 'cortex slo generate <config>', ['cortex compare']],
+      [['baseline', '--help'], 'cortex baseline --url <base>', ['cortex slo generate', 'cortex compare']],
+      [['compare', '--help'], 'cortex compare <baseline.json>', ['cortex slo generate', 'cortex baseline']],
+      [['help', 'compare'], 'cortex compare <baseline.json>', ['cortex baseline']],
+    ]
+    for (const [argv, shows, hides] of cases) {
+      const run = io()
+      expect(await runCli(argv, run.io), argv.join(' ')).toBe(0)
+      expect(run.out(), argv.join(' ')).toContain(shows)
+      for (const other of hides) expect(run.out(), argv.join(' ')).not.toContain(other)
+      expect(run.err()).toBe('')
+    }
+    // --help does nothing else: no files written
+    expect(await runCli(['slo', 'generate', 'slo.config.json', '--out', 'help-out', '--help'], io().io)).toBe(
+      0,
+    )
+    expect(await readdir(dir)).not.toContain('help-out')
+    const all = io()
+    expect(await runCli(['--help'], all.io)).toBe(0)
+    for (const c of ['cortex slo generate', 'cortex baseline', 'cortex compare', '--version'])
+      expect(all.out()).toContain(c)
+  })
+
+  it("a command's usage error shows that command's usage and exits 2", async () => {
+    const run = io()
+    expect(await runCli(['slo'], run.io)).toBe(2)
+    expect(run.err()).toContain('slo needs a subcommand')
+    expect(run.err()).toContain('cortex slo generate <config>')
+    const bad = io()
+    expect(await runCli(['compare', '--tolerence', '5%', 'a', 'b'], bad.io)).toBe(2)
+    expect(bad.err()).toContain("'--tolerence'")
+    expect(bad.err()).toContain('cortex compare <baseline.json>')
+    expect(bad.err()).not.toContain('cortex baseline')
+  })
+
+  it('--version prints the package version', async () => {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string
+    }
+    for (const flag of ['--version', '-v']) {
+      const run = io()
+      expect(await runCli([flag], run.io)).toBe(0)
+      expect(run.out()).toBe(`${pkg.version}\n`)
+    }
+  })
+
+  it('--quiet prints nothing on success, and still the errors', async () => {
+    const generate = io()
+    expect(
+      await runCli(['slo', 'generate', 'slo.config.json', '--out', 'quiet-gen', '--quiet'], generate.io),
+    ).toBe(0)
+    expect(generate.out() + generate.err()).toBe('')
+    expect(await readdir(join(dir, 'quiet-gen'))).toContain('k6-script.js')
+
+    const compare = io()
+    expect(await runCli(['compare', 'baseline.json', 'baseline.json', '-q'], compare.io)).toBe(0)
+    expect(compare.out() + compare.err()).toBe('')
+    const regression = io()
+    expect(await runCli(['compare', 'baseline.json', 'current.json', '--quiet'], regression.io)).toBe(1)
+    expect(regression.out() + regression.err()).toBe('')
+
+    const baseline = io()
+    const args = ['baseline', '--url', url, '--config', 'slo.config.json', '--duration', '300ms']
+    expect(await runCli([...args, '--out', 'quiet.json', '--quiet'], baseline.io)).toBe(0)
+    expect(baseline.out() + baseline.err()).toBe('')
+    expect(JSON.parse(await readFile(join(dir, 'quiet.json'), 'utf8')).endpoints.length).toBeGreaterThan(0)
+
+    const failing = io()
+    expect(await runCli(['slo', 'generate', 'missing.json', '--out', 'x', '--quiet'], failing.io)).toBe(1)
+    expect(failing.err()).toContain('missing.json')
+  })
+
+  it("generated k6 scripts' header shows the --base-url given", async () => {
+    const args = [
+      'slo',
+      'generate',
+      'slo.config.json',
+      '--out',
+      'gen-url',
+      '--base-url',
+      'https://staging.example:8443',
+    ]
+    expect(await runCli(args, io().io)).toBe(0)
+    const script = await readFile(join(dir, 'gen-url', 'k6-script.js'), 'utf8')
+    expect(script.split('\n')[0]).toContain('k6 run -e BASE_URL=https://staging.example:8443 this-file.js')
+    expect(script).not.toContain('localhost:3000')
   })
 })

@@ -1,10 +1,14 @@
 /**
  * The `cortex` command line: argument parsing and the three commands, as a
  * function returning the exit code (0 ok, 1 regression or failure, 2 usage),
- * so it can be tested in process and reused.
+ * so it can be tested in process and reused. `--help` on any command prints
+ * that command's usage (exit 0), `--quiet` leaves only errors, `--version`
+ * prints the package version.
  */
+import { readFileSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
-import { resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { isCortexError, parseDuration } from '@cortex/core'
 import {
@@ -24,23 +28,51 @@ export interface CliIo {
   cwd: string
 }
 
-export const USAGE = `Usage:
-  cortex slo generate <config> --out <dir> [--k6-out <dir>] [--base-url <url>]
+const GENERATE_USAGE = `  cortex slo generate <config> --out <dir> [--k6-out <dir>] [--base-url <url>] [--quiet]
       Write prometheus-rules.yml, grafana-dashboard.json, k6-thresholds.json and k6-script.js,
       and one k6 script per entry of the config's loadScripts (into --k6-out, default <out>/k6).
-  cortex baseline --url <base> --config <config> [--duration 30s] [--connections 10]
+      --base-url is the script's default target (k6 run -e BASE_URL=... overrides it).
+`
+const BASELINE_USAGE = `  cortex baseline --url <base> --config <config> [--duration 30s] [--connections 10]
                   [--clients <n> --client-header x-api-key]
                   [--out baseline.json] [--markdown baseline.md] [--quiet]
       Drive load at every endpoint of the config (the duration is split between them)
       and write the JSON result and a Markdown report.
-  cortex compare <baseline.json> <current.json> [--tolerance 10%] [--min-delta-ms 0] [--markdown <file>]
+`
+const COMPARE_USAGE = `  cortex compare <baseline.json> <current.json> [--tolerance 10%] [--min-delta-ms 0]
+                 [--markdown <file>] [--quiet]
       Print a comparison table; exit 1 on a regression (a latency must also grow by more
       than --min-delta-ms, so sub-millisecond noise does not fail CI).
-
-Configs: .json, .js/.mjs/.cjs or .ts/.mts (default export: the defineSlos() input).
+`
+const CONFIGS = `Configs: .json, .js/.mjs/.cjs or .ts/.mts (default export: the defineSlos() input).
+`
+const COMMON = `Every command takes --help (its usage) and --quiet (no output but errors; the exit code
+and the files written carry the result). cortex --version prints the version.
 `
 
-class UsageError extends Error {}
+export const USAGE = `Usage:
+${GENERATE_USAGE}${BASELINE_USAGE}${COMPARE_USAGE}
+${CONFIGS}${COMMON}`
+
+/** Each command's own usage, printed by `cortex <command> --help` and with its usage errors. */
+const COMMAND_USAGE = {
+  slo: `Usage:\n${GENERATE_USAGE}\n${CONFIGS}`,
+  'slo generate': `Usage:\n${GENERATE_USAGE}\n${CONFIGS}`,
+  baseline: `Usage:\n${BASELINE_USAGE}\n${CONFIGS}`,
+  compare: `Usage:\n${COMPARE_USAGE}`,
+} as const
+type Command = keyof typeof COMMAND_USAGE
+
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly usage: string = USAGE,
+  ) {
+    super(message)
+  }
+}
+
+const HELP = new Set(['--help', '-h', 'help'])
 
 /**
  * Runs `cortex` with `argv` (without the node and script paths).
@@ -54,17 +86,38 @@ export async function runCli(
 ): Promise<number> {
   try {
     const [command, ...rest] = argv
-    if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-      io.stdout.write(USAGE)
-      return command === undefined ? 2 : 0
+    if (command === undefined) {
+      io.stderr.write(USAGE)
+      return 2
     }
-    if (command === 'slo' && rest[0] === 'generate') return await generate(rest.slice(1), io)
+    if (command === '--version' || command === '-v' || command === 'version') {
+      io.stdout.write(`${packageVersion()}\n`)
+      return 0
+    }
+    if (HELP.has(command)) {
+      // `cortex help`, `cortex --help`, `cortex help slo generate`
+      const topic = rest.join(' ')
+      io.stdout.write(topic in COMMAND_USAGE ? COMMAND_USAGE[topic as Command] : USAGE)
+      return 0
+    }
+    if (command === 'slo') {
+      const [sub, ...subRest] = rest
+      if (sub !== undefined && HELP.has(sub)) {
+        io.stdout.write(COMMAND_USAGE.slo)
+        return 0
+      }
+      if (sub === 'generate') return await generate(subRest, io)
+      throw new UsageError(
+        sub === undefined ? 'slo needs a subcommand: generate' : `unknown slo subcommand: ${sub}`,
+        COMMAND_USAGE.slo,
+      )
+    }
     if (command === 'baseline') return await baseline(rest, io)
     if (command === 'compare') return await compare(rest, io)
-    throw new UsageError(`unknown command: ${argv.join(' ')}`)
+    throw new UsageError(`unknown command: ${command}`)
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      io.stderr.write(`cortex: ${(err as Error).message}\n\n${USAGE}`)
+    if (err instanceof UsageError) {
+      io.stderr.write(`cortex: ${err.message}\n\n${err.usage}`)
       return 2
     }
     io.stderr.write(
@@ -74,32 +127,69 @@ export async function runCli(
   }
 }
 
-function parse(args: readonly string[], options: Record<string, { type: 'string' | 'boolean' }>) {
-  return parseArgs({ args: [...args], options, allowPositionals: true, strict: true })
+/** This package's version, from its package.json (one level above src/ and dist/). */
+function packageVersion(): string {
+  const here = typeof __dirname === 'string' ? __dirname : dirname(fileURLToPath(import.meta.url))
+  return (JSON.parse(readFileSync(join(here, '..', 'package.json'), 'utf8')) as { version: string }).version
+}
+
+/** Output that `--quiet` silences. */
+function say(io: CliIo, quiet: boolean | undefined): (text: string) => void {
+  return quiet ? () => {} : (text) => io.stdout.write(text)
+}
+
+/**
+ * Parses a command's arguments; `--help`/`-h` and `--quiet` are understood by
+ * every command. Unknown options are usage errors carrying that command's usage.
+ */
+function parse<O extends Record<string, { type: 'string' | 'boolean' }>>(
+  command: Command,
+  args: readonly string[],
+  options: O,
+) {
+  try {
+    return parseArgs({
+      args: [...args],
+      options: { ...options, help: { type: 'boolean', short: 'h' }, quiet: { type: 'boolean', short: 'q' } },
+      allowPositionals: true,
+      strict: true,
+    })
+  } catch (err) {
+    throw new UsageError((err as Error).message, COMMAND_USAGE[command])
+  }
+}
+
+/** Prints the command's usage when `--help` was given; true when it did. */
+function helped(command: Command, values: { help?: boolean | string }, io: CliIo): boolean {
+  if (values.help !== true) return false
+  io.stdout.write(COMMAND_USAGE[command])
+  return true
 }
 
 async function generate(args: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, {
+  const { values, positionals } = parse('slo generate', args, {
     out: { type: 'string' },
     'k6-out': { type: 'string' },
     'base-url': { type: 'string' },
   })
+  if (helped('slo generate', values, io)) return 0
   if (positionals.length !== 1 || typeof values.out !== 'string') {
-    throw new UsageError('slo generate needs a config file and --out <dir>')
+    throw new UsageError('slo generate needs a config file and --out <dir>', COMMAND_USAGE['slo generate'])
   }
   const slos = await loadSloConfig(positionals[0] as string, io.cwd)
   const files = await generateArtifacts(slos, resolve(io.cwd, values.out), {
     baseUrl: values['base-url'] as string | undefined,
     k6OutDir: typeof values['k6-out'] === 'string' ? resolve(io.cwd, values['k6-out']) : undefined,
   })
-  io.stdout.write(
-    `Wrote ${files.length} files for "${slos.service}":\n${files.map((f) => `  ${f}\n`).join('')}`,
-  )
+  say(
+    io,
+    values.quiet,
+  )(`Wrote ${files.length} files for "${slos.service}":\n${files.map((f) => `  ${f}\n`).join('')}`)
   return 0
 }
 
 async function baseline(args: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, {
+  const { values, positionals } = parse('baseline', args, {
     url: { type: 'string' },
     config: { type: 'string' },
     duration: { type: 'string' },
@@ -108,10 +198,10 @@ async function baseline(args: readonly string[], io: CliIo): Promise<number> {
     'client-header': { type: 'string' },
     out: { type: 'string' },
     markdown: { type: 'string' },
-    quiet: { type: 'boolean' },
   })
+  if (helped('baseline', values, io)) return 0
   if (positionals.length > 0 || typeof values.url !== 'string' || typeof values.config !== 'string') {
-    throw new UsageError('baseline needs --url <base> and --config <config>')
+    throw new UsageError('baseline needs --url <base> and --config <config>', COMMAND_USAGE.baseline)
   }
   const slos = await loadSloConfig(values.config, io.cwd)
   const durationSeconds = parseDuration(values.duration ?? '30s', 'duration', 'cortex baseline') / 1000
@@ -137,13 +227,14 @@ async function baseline(args: readonly string[], io: CliIo): Promise<number> {
   })
   await writeFile(out, `${JSON.stringify(result, null, 2)}\n`)
   await writeFile(markdown, baselineMarkdown(result))
-  io.stdout.write(`${baselineTable(result)}\n\n`)
+  const print = say(io, values.quiet)
+  print(`${baselineTable(result)}\n\n`)
   for (const o of result.objectives) {
-    io.stdout.write(
+    print(
       `${o.met ? 'pass' : 'FAIL'}  ${o.name} (${o.route}, ${o.threshold}): SLI ${+(o.sli * 100).toPrecision(4)}%\n`,
     )
   }
-  io.stdout.write(`\nWrote ${out} and ${markdown}\n`)
+  print(`\nWrote ${out} and ${markdown}\n`)
   return 0
 }
 
@@ -164,15 +255,22 @@ function progressPrinter(stream: CliIo['stderr']): (p: BaselineProgress) => void
 }
 
 async function compare(args: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, {
+  const { values, positionals } = parse('compare', args, {
     tolerance: { type: 'string' },
     'min-delta-ms': { type: 'string' },
     markdown: { type: 'string' },
   })
-  if (positionals.length !== 2) throw new UsageError('compare needs <baseline.json> <current.json>')
+  if (helped('compare', values, io)) return 0
+  if (positionals.length !== 2) {
+    throw new UsageError('compare needs <baseline.json> <current.json>', COMMAND_USAGE.compare)
+  }
   const minDelta = values['min-delta-ms'] === undefined ? 0 : Number(values['min-delta-ms'])
-  if (!(minDelta >= 0))
-    throw new UsageError(`--min-delta-ms takes milliseconds ≥ 0, got ${values['min-delta-ms']}`)
+  if (!(minDelta >= 0)) {
+    throw new UsageError(
+      `--min-delta-ms takes milliseconds ≥ 0, got ${values['min-delta-ms']}`,
+      COMMAND_USAGE.compare,
+    )
+  }
   const [before, after] = await Promise.all(
     positionals.map(async (p) => JSON.parse(await readFile(resolve(io.cwd, p), 'utf8')) as BaselineResult),
   )
@@ -182,7 +280,7 @@ async function compare(args: readonly string[], io: CliIo): Promise<number> {
     minLatencyDeltaMs: minDelta,
   })
   const text = formatComparison(comparison)
-  io.stdout.write(text)
+  say(io, values.quiet)(text)
   if (typeof values.markdown === 'string') await writeFile(resolve(io.cwd, values.markdown), text)
   return comparison.ok ? 0 : 1
 }
