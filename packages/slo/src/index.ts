@@ -21,7 +21,8 @@ export {
   type SloWindow,
   type ThresholdObjectiveInput,
 } from './define-slos.js'
-export { REPORT_WINDOWS, type ReportWindow } from './durations.js'
+export { type Duration, REPORT_WINDOWS, type ReportWindow } from './durations.js'
+export type { K6LatencyThreshold, K6RateThreshold, K6Threshold } from './k6-threshold.js'
 export {
   dashboardQueries,
   type GrafanaDashboard,
@@ -31,7 +32,12 @@ export {
 } from './grafana-dashboard.js'
 export { DEFAULT_K6_STAGES, type K6ScriptOptions, k6Script, k6Thresholds } from './k6.js'
 export { DEFAULT_BUCKETS_SECONDS, DURATION_METRIC } from './metric-names.js'
-export { DEFAULT_RUNBOOK_URL, prometheusRuleGroups, prometheusRules } from './prometheus-rules.js'
+export {
+  DEFAULT_RUNBOOK_URL,
+  type PrometheusRulesOptions,
+  prometheusRuleGroups,
+  prometheusRules,
+} from './prometheus-rules.js'
 export { type EndpointRequest, sampleRequests } from './sample-requests.js'
 export {
   createSloTracker,

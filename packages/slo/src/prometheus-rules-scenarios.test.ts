@@ -67,6 +67,7 @@ const clean = (minutes: number): Phase => ({ minutes, perMinute: 1000, badPerMin
 
 describe.skipIf(skipWithout(promtoolPath, 'promtool'))(
   'generated rules under changing traffic (promtool)',
+  { timeout: 120_000 },
   () => {
     // Six clean hours, ten minutes at 15 % errors (minutes 360–370), then clean again.
     const burst = [clean(360), { minutes: 10, perMinute: 1000, badPerMinute: 150 }, clean(400)]

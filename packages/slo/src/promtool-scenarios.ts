@@ -102,7 +102,16 @@ export async function promtoolTest(
       names.push(join(dir, name))
     }
     const file = join(dir, 'test.yml')
-    await writeFile(file, toYaml({ rule_files: names, evaluation_interval: '1m', tests }))
+    // promtool evaluates groups in no fixed order unless told: recordings first, then alerts, so an
+    // alert always reads the records of the same evaluation (not a minute-old value, at random).
+    const groups = Object.values(ruleFiles).flatMap((text) =>
+      [...text.matchAll(/^ *- name: '?([^'\n]+?)'?$/gm)].map((m) => m[1] as string),
+    )
+    const order = [...groups.filter((g) => !/alert/.test(g)), ...groups.filter((g) => /alert/.test(g))]
+    await writeFile(
+      file,
+      toYaml({ rule_files: names, evaluation_interval: '1m', group_eval_order: order, tests }),
+    )
     try {
       await run(promtool, ['test', 'rules', file], { maxBuffer: 64 * 1024 * 1024 })
     } catch (err) {
