@@ -130,6 +130,30 @@ describe.skipIf(!available)('redisStore against the real server on 127.0.0.1:637
       )
     })
 
+    it(`${clientName}: with clock 'limiter' the key outlives Redis's real time — a frozen clock admits no second request after the bucket's refill time has passed in real time`, async () => {
+      const client = clientName === 'ioredis' ? io : nodeRedis
+      const now = { t: T0 }
+      const limiter = createRateLimiter({
+        // One token per millisecond, burst 1: in Redis time the bucket is full again after 1 ms.
+        policies: { '*': { limit: 1000, window: 1000, burst: 1 } },
+        store: redisStore({
+          client: client as never,
+          prefix: `${RUN}frozen:${randomUUID()}:`,
+          clock: 'limiter',
+        }),
+        clock: () => now.t,
+        storeTimeoutMs: 5000,
+        onStoreError: 'deny',
+      })
+      expect((await limiter.consume('k', '*')).allowed).toBe(true)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      const again = await limiter.consume('k', '*')
+      expect(again.degraded).toBe(false)
+      expect(again.allowed).toBe(false)
+      now.t += 1
+      expect((await limiter.consume('k', '*')).allowed).toBe(true)
+    })
+
     it(`${clientName}: uses Redis TIME by default, refuses past the burst with an exact hint, and expires the key when full again`, async () => {
       const client = clientName === 'ioredis' ? io : nodeRedis
       const prefix = `${RUN}time:`
