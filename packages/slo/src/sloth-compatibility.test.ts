@@ -340,6 +340,23 @@ describe.skipIf(skipWithout(promtoolPath, 'promtool'))('zero traffic (promtool)'
     ])
   })
 
+  it('ours: a page firing when traffic stops resolves once its windows hold no request', async () => {
+    // Ten minutes at 15 % errors, then no requests at all.
+    const stops = [clean(360), { minutes: 10, perMinute: 1000, badPerMinute: 150 }, idle[1] as Phase]
+    const pages = `count(ALERTS{alertname="SloErrorBudgetBurn",alertstate="firing",severity="page"}) or vector(0)`
+    await promtoolTest(promtoolPath as string, { 'ours.yml': prometheusRules(gettingStarted) }, [
+      {
+        interval: '1m',
+        input_series: trafficSeries(stops),
+        promql_expr_test: [
+          { expr: pages, eval_time: '372m', exp_samples: [{ labels: '{}', value: 1 }] },
+          ...stateIs(`slo:sli_error:ratio_rate5m${OUR_SEL}`, 385, 'NaN'),
+          { expr: pages, eval_time: '385m', exp_samples: [{ labels: '{}', value: 0 }] },
+        ],
+      },
+    ])
+  })
+
   it('ours with no request series at all: no SLI, burn-rate or budget series (not NaN), the constants, no alert', async () => {
     const sliAndBudget = [
       ...WINDOWS.map((w) => `slo:sli_error:ratio_rate${w}`),
