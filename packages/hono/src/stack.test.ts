@@ -161,6 +161,12 @@ describe('the end of an exchange without a Node socket', () => {
       'GET __unmatched__': { '404': 1 },
     })
     expect(controller.gateStats()).toMatchObject({ active: 0, completed: 3 })
+    // Bun aborts the request's signal when the client goes away: no response reached it.
+    const left = new AbortController()
+    left.abort()
+    await app.request(new Request('http://localhost/teapot', { signal: left.signal }))
+    expect(counts(t)['GET /teapot']).toEqual({ '418': 1 })
+    expect(controller.gateStats()).toMatchObject({ active: 0, completed: 4 })
   })
 
   it('Deno: waits for info.completed, and records nothing when the response was not sent', async () => {

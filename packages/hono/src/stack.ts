@@ -19,7 +19,9 @@
  * - Deno (`Deno.serve(app.fetch)`): `info.completed`, which settles once the
  *   response is sent (rejects when it was not);
  * - elsewhere (Bun, workers, `app.request`): when the handlers have produced
- *   the Response, since those runtimes tell nothing about the socket.
+ *   the Response, since those runtimes tell nothing more about the socket;
+ *   a request whose signal was aborted by then (Bun: the client left) is
+ *   not recorded.
  */
 import type { ServerResponse } from 'node:http'
 import { CortexConfigError, checkMethods, checkParts, routeNames, UNMATCHED_ROUTE } from '@cortex/core'
@@ -118,6 +120,19 @@ function checkRateLimitOptions(
     handler: options.limiter.handler<Context>(handlerOptions), // validates key, skip, cost, headers now
     clientAddress,
     trustProxy: trustProxy === true,
+  }
+}
+
+/**
+ * Whether the client went away before the Response was produced, where the
+ * runtime aborts the request's signal for that (Bun does). Not asked on Deno,
+ * which warns when `request.signal` is read and has `info.completed` instead.
+ */
+function clientLeft(c: Context): boolean {
+  try {
+    return c.req.raw.signal?.aborted === true
+  } catch {
+    return false
   }
 }
 
@@ -246,7 +261,7 @@ export function createStack(parts: CortexOptions, where: string): MiddlewareHand
   function endWithResponse(c: Context, x: Exchange, answer: Response | undefined, failed: boolean): void {
     const status = failed ? 500 : (answer ?? c.res).status
     const sent = completion(c)
-    if (sent === undefined) finish(x, true, status)
+    if (sent === undefined) finish(x, !clientLeft(c), status)
     else
       sent.then(
         () => finish(x, true, status),
