@@ -65,6 +65,7 @@ export {
 } from './prom-collector.js'
 export { MAX_SKETCH_BUCKETS, QuantileSketch, type QuantileSketchOptions } from './quantile-sketch.js'
 export { pathOf, type RequestInfo, routeNames, UNMATCHED_ROUTE } from './request-info.js'
+export { realTimers, resolveTimers, type Timers, unrefTimer } from './timers.js'
 export {
   createTokenBucket,
   FULL_BUCKET_STATE,

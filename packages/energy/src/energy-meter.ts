@@ -18,6 +18,9 @@ import {
   type PowerIntegrator,
   type PromRegistryLike,
   parseDuration,
+  realTimers,
+  type Timers,
+  unrefTimer,
 } from '@cortex/core'
 import { type AutoSourcesOptions, autoCandidates, chooseAutoSources } from './auto-sources.js'
 import {
@@ -36,10 +39,8 @@ import {
   type SourceReading,
 } from './source.js'
 
-export interface EnergyTimers {
-  setInterval: (fn: () => void, ms: number) => unknown
-  clearInterval: (handle: unknown) => void
-}
+/** @deprecated Use `Timers` from @cortex/core: the meter needs its interval half. */
+export type EnergyTimers = Pick<Timers, 'setInterval' | 'clearInterval'>
 
 export interface EnergyMeterOptions {
   /** `'auto'` (default) or the sources to read. */
@@ -62,8 +63,8 @@ export interface EnergyMeterOptions {
   maxInFlight?: number
   /** Milliseconds since the epoch, monotonic. Default `performance.timeOrigin + performance.now()`. */
   clock?: () => number
-  /** Injectable timers; the interval timer is unref'd when it has `unref`. */
-  timers?: EnergyTimers
+  /** Injectable timers (@cortex/core's `Timers` port; the meter uses `setInterval`/`clearInterval`); the interval timer is unref'd when it has `unref`. */
+  timers?: Pick<Timers, 'setInterval' | 'clearInterval'>
 }
 
 /** One component's figures. */
@@ -206,11 +207,6 @@ function defaultClock(): number {
   return timeOrigin + performance.now()
 }
 
-const defaultTimers: EnergyTimers = {
-  setInterval: (fn, ms) => setInterval(fn, ms),
-  clearInterval: (handle) => clearInterval(handle as ReturnType<typeof setInterval>),
-}
-
 /**
  * Creates an energy meter. Options are validated here (CortexConfigError
  * naming the option); sources are probed on the first sample.
@@ -234,7 +230,7 @@ export function createEnergyMeter(options: EnergyMeterOptions = {}): EnergyMeter
     throw new CortexConfigError('clock', options.clock, 'a function returning milliseconds', where)
   }
   const clock = options.clock ?? defaultClock
-  const timers = options.timers ?? defaultTimers
+  const timers = options.timers ?? realTimers
   if (typeof timers?.setInterval !== 'function' || typeof timers.clearInterval !== 'function') {
     throw new CortexConfigError('timers', timers, '{ setInterval, clearInterval }', where)
   }
@@ -486,7 +482,7 @@ export function createEnergyMeter(options: EnergyMeterOptions = {}): EnergyMeter
       timer = timers.setInterval(() => {
         void meter.sample()
       }, intervalMs)
-      ;(timer as { unref?: () => void } | undefined)?.unref?.()
+      unrefTimer(timer)
     },
     stop() {
       if (timer === undefined) return

@@ -5,8 +5,7 @@
  * kernel launch, network round trip). Without a batch knob each call is
  * processed on its own, at once.
  */
-import { CortexConfigError, CortexError } from '@cortex/core'
-import type { TimerFunctions } from './controller.js'
+import { CortexConfigError, CortexError, type Timers } from '@cortex/core'
 
 export interface BatchKnob {
   maxSize: number
@@ -32,13 +31,13 @@ function validKnob(knob: unknown): BatchKnob | undefined {
 
 /**
  * @example
- * const embed = createBatcher((texts) => model.embed(texts), () => power.knobs.batch, timers)
+ * const embed = createBatcher((texts) => model.embed(texts), () => power.knobs.batch, realTimers)
  * const vector = await embed('hello')
  */
 export function createBatcher<I, R>(
   process: (items: I[]) => R[] | Promise<R[]>,
   knob: () => BatchKnob | undefined,
-  timers: Pick<TimerFunctions, 'setTimeout' | 'clearTimeout'>,
+  timers: Pick<Timers, 'setTimeout' | 'clearTimeout'>,
 ): Batcher<I, R> {
   if (typeof process !== 'function') {
     throw new CortexConfigError(

@@ -17,6 +17,9 @@ import {
   parseDuration,
   parseOptionalDuration,
   registerCollector,
+  resolveTimers,
+  type Timers,
+  unrefTimer,
   withGetters,
 } from '@cortex/core'
 import { type Batcher, type BatchKnob, createBatcher } from './batcher.js'
@@ -42,12 +45,8 @@ export interface RateScalable {
   setRateScale(scale: number): void
 }
 
-export interface TimerFunctions {
-  setInterval: (fn: () => void, ms: number) => unknown
-  clearInterval: (handle: unknown) => void
-  setTimeout: (fn: () => void, ms: number) => unknown
-  clearTimeout: (handle: unknown) => void
-}
+/** @deprecated Use `Timers` from @cortex/core (also exported here): the same four functions. */
+export type TimerFunctions = Timers
 
 export interface PowerModeControllerOptions<M extends string> {
   modes: Record<M, PowerModeConfig>
@@ -66,8 +65,8 @@ export interface PowerModeControllerOptions<M extends string> {
   registry?: PromRegistryLike
   /** Milliseconds since the epoch; injectable for tests. Default `Date.now`. */
   clock?: () => number
-  /** Injectable timers (all created timers are unref'd when possible). */
-  timers?: Partial<TimerFunctions>
+  /** Injectable timers, @cortex/core's `Timers` port; missing functions are the host's. Timers the controller owns are unref'd when possible. */
+  timers?: Partial<Timers>
   /** Seconds suggested to clients refused by a full queue. Default 1. */
   retryAfterSeconds?: number
   /** Where trigger failures and listener errors are reported. Default `console`. */
@@ -250,12 +249,7 @@ export function createPowerModeController<M extends string>(
   const clock = options.clock ?? Date.now
   if (typeof clock !== 'function')
     throw new CortexConfigError('clock', clock, 'a function returning milliseconds', where)
-  const timers: TimerFunctions = {
-    setInterval: options.timers?.setInterval ?? ((fn, ms) => setInterval(fn, ms)),
-    clearInterval: options.timers?.clearInterval ?? ((h) => clearInterval(h as NodeJS.Timeout)),
-    setTimeout: options.timers?.setTimeout ?? ((fn, ms) => setTimeout(fn, ms)),
-    clearTimeout: options.timers?.clearTimeout ?? ((h) => clearTimeout(h as NodeJS.Timeout)),
-  }
+  const timers = resolveTimers(options.timers, where)
   const logger = options.logger ?? console
   const baseline = options.initial as string
   const limiters: RateScalable[] = [...(options.rateLimiters ?? [])]
@@ -287,7 +281,7 @@ export function createPowerModeController<M extends string>(
     if (override === undefined || !Number.isFinite(override.until)) return
     const delay = Math.min(MAX_TIMER_MS, Math.max(0, override.until - now))
     expiryTimer = timers.setTimeout(onExpiryTimer, delay)
-    ;(expiryTimer as { unref?: () => void } | undefined)?.unref?.()
+    unrefTimer(expiryTimer)
   }
 
   function onExpiryTimer(): void {
@@ -535,7 +529,7 @@ export function createPowerModeController<M extends string>(
         .evaluate()
         .catch((err) => logger.warn(`@cortex/low-power: evaluation failed: ${String(err)}`))
     }, evaluateEveryMs)
-    ;(handle as { unref?: () => void })?.unref?.()
+    unrefTimer(handle)
   }
 
   return controller

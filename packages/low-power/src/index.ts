@@ -3,6 +3,7 @@
  * (power budget, carbon intensity, schedule, battery) choose the mode; the
  * mode sets concurrency, rate-limit scale, knobs, deferred work and batching.
  */
+export type { Timers } from '@cortex/core'
 export { type Batcher, type BatchKnob, createBatcher } from './batcher.js'
 export {
   type BatteryReading,

@@ -66,6 +66,40 @@ describe('powerBudgetTrigger', () => {
     ).toThrow('`signal`')
   })
 
+  it("without thresholds, follows the meter's own budget decision (overBudget)", async () => {
+    const snapshot = { currentWatts: 500, overBudget: false, powerBudgetWatts: 100 as number | null }
+    let broken = false
+    const meter = {
+      snapshot: () => {
+        if (broken) throw new Error('meter gone')
+        return snapshot
+      },
+    }
+    const t = powerBudgetTrigger(meter)
+    expect(t.name).toBe('power-budget')
+    expect(await t.evaluate(0)).toBeUndefined() // a spike, but the meter says under budget
+    snapshot.overBudget = true
+    expect(await t.evaluate(1)).toBe('low')
+    broken = true
+    expect(await t.evaluate(2)).toBe('low') // no reading: keeps its verdict
+    broken = false
+    snapshot.overBudget = false
+    expect(await t.evaluate(3)).toBeUndefined()
+    expect(await powerBudgetTrigger(meter, { mode: 'eco' }).evaluate(4)).toBeUndefined()
+    snapshot.overBudget = true
+    expect(await powerBudgetTrigger(meter, { mode: 'eco' }).evaluate(5)).toBe('eco')
+  })
+
+  it('without thresholds, needs a meter with a budget and refuses options that only thresholds use', () => {
+    const noBudget = { snapshot: () => ({ currentWatts: 0, overBudget: false, powerBudgetWatts: null }) }
+    expect(() => powerBudgetTrigger(noBudget)).toThrow('`meter` in powerBudgetTrigger')
+    expect(() => powerBudgetTrigger({ snapshot: () => ({ currentWatts: 0 }) })).toThrow('`powerBudgetWatts`')
+    const meter = { snapshot: () => ({ currentWatts: 0, overBudget: false, powerBudgetWatts: 100 }) }
+    expect(() => powerBudgetTrigger(meter, { forMs: 1000 })).toThrow('`forMs` in powerBudgetTrigger')
+    expect(() => powerBudgetTrigger(meter, { signal: 'budget' })).toThrow('`signal` in powerBudgetTrigger')
+    expect(() => powerBudgetTrigger(meter, { enterAboveWatts: 100 })).toThrow('`exitBelowWatts`')
+  })
+
   it('rejects an exit threshold above the enter threshold', () => {
     expect(() =>
       powerBudgetTrigger(
