@@ -17,6 +17,15 @@ export const rateLimits = {
   'GET /metrics/*': 'unlimited',
 } as const
 
+/**
+ * The API keys the examples recognise. A request whose `x-api-key` is one of
+ * them is limited per key; any other key (or none) is limited per client
+ * address, so inventing a key per request gains nothing. Deployments add
+ * their keys with `API_KEYS` (comma-separated) or `API_KEYS_FILE` (one per
+ * line), read once at start.
+ */
+export const apiKeys = ['key-alice-7f3a9c', 'key-bob-91c2e4', 'key-carol-44d0b8'] as const
+
 /** The service's promises: P95 per endpoint and an error rate under 0.5%. */
 export const slos = {
   service: 'cortex-inference-api',

@@ -11,7 +11,8 @@
  *   --out <dir>            where reports go (default <repo>/reports)
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -45,6 +46,10 @@ const outDir = resolve(values.out as string)
 const baselineSeconds = totalSeconds * 0.5
 const compareSeconds = totalSeconds * 0.25 // per mode
 
+/** Virtual clients (distinct API keys) of the baseline and of each low-power phase. */
+const BASELINE_CLIENTS = 5000
+const PHASE_CLIENTS = 2000
+
 const tty = process.stdout.isTTY === true
 const bold = (s: string) => (tty ? `\x1b[1m${s}\x1b[22m` : s)
 const heading = (s: string) => console.log(`\n${bold(`== ${s} ==`)}\n`)
@@ -59,11 +64,34 @@ interface EnergyJson {
 }
 
 // --- the server ----------------------------------------------------------------
-function startServer(): Promise<{ child: ChildProcess; url: string }> {
+/**
+ * The API keys of the demo's virtual clients, for the server to recognise
+ * (it keys clients by API key only for keys it knows; any other request is
+ * limited by its address, and every demo client shares 127.0.0.1).
+ */
+async function writeDemoKeys(): Promise<string> {
+  const keys = ['demo-burst-client']
+  for (let n = 0; n < BASELINE_CLIENTS; n++) keys.push(`baseline-client-${n}`)
+  for (const label of ['normal', 'low'])
+    for (let n = 0; n < PHASE_CLIENTS; n++) keys.push(`demo-${label}-${n}`)
+  const file = join(await mkdtemp(join(tmpdir(), 'cortex-demo-')), 'api-keys.txt')
+  await writeFile(file, `${keys.join('\n')}\n`)
+  return file
+}
+
+async function startServer(): Promise<{ child: ChildProcess; url: string }> {
   const main = join(repo, 'examples/inference-api-fastify/src/main.ts')
+  const keysFile = await writeDemoKeys()
   const child = spawn(process.execPath, ['--import', 'tsx', main], {
     cwd: join(repo, 'examples/inference-api-fastify'),
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', REDIS_URL: '', ENERGY_INTERVAL_MS: '250' },
+    env: {
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      REDIS_URL: '',
+      ENERGY_INTERVAL_MS: '250',
+      API_KEYS_FILE: keysFile,
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   return new Promise((resolvePromise, reject) => {
@@ -160,7 +188,7 @@ async function phase(url: string, seconds: number, label: string, rate: number) 
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(sample.body),
       setupRequest: (req: autocannon.Request) => {
-        req.headers = { ...req.headers, 'x-api-key': `demo-${label}-${n++ % 2000}` }
+        req.headers = { ...req.headers, 'x-api-key': `demo-${label}-${n++ % PHASE_CLIENTS}` }
         return req
       },
     }
@@ -245,7 +273,7 @@ try {
     slos: config.slos,
     durationSeconds: baselineSeconds,
     connections: 8,
-    clients: { header: 'x-api-key', count: 5000 },
+    clients: { header: 'x-api-key', count: BASELINE_CLIENTS },
     onProgress: progressPrinter(),
   })
   console.log(`\n${baselineTable(baseline)}\n`)

@@ -1,6 +1,9 @@
-/** Starts the Express inference API: `PORT` (default 3000, 0 for any free port), `HOST`, `REDIS_URL`. */
+/**
+ * Starts the Express inference API: `PORT` (default 3000, 0 for any free port), `HOST`, `REDIS_URL`,
+ * `API_KEYS`/`API_KEYS_FILE`, `SHUTDOWN_DRAIN_MS` (default 10000).
+ */
 import type { AddressInfo } from 'node:net'
-import { createCortexStack } from '@cortex-examples/shared'
+import { createCortexStack, gracefulShutdown } from '@cortex-examples/shared'
 import { buildServer } from './server.ts'
 
 const stack = createCortexStack()
@@ -17,9 +20,5 @@ server.listen(Number(process.env.PORT ?? 3000), process.env.HOST ?? '127.0.0.1',
   )
 })
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    server.close(() => void stack.close())
-    server.closeAllConnections()
-  })
-}
+// SIGTERM/SIGINT: stop accepting, answer every in-flight request, close idle keep-alive sockets, exit.
+gracefulShutdown(server, { onClosed: () => stack.close() })

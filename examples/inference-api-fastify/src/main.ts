@@ -1,5 +1,8 @@
-/** Starts the Fastify inference API: `PORT` (default 3000, 0 for any free port), `HOST`, `REDIS_URL`. */
-import { createCortexStack } from '@cortex-examples/shared'
+/**
+ * Starts the Fastify inference API: `PORT` (default 3000, 0 for any free port), `HOST`, `REDIS_URL`,
+ * `API_KEYS`/`API_KEYS_FILE`, `SHUTDOWN_DRAIN_MS` (default 10000).
+ */
+import { createCortexStack, gracefulShutdown } from '@cortex-examples/shared'
 import { buildServer } from './server.ts'
 
 const stack = createCortexStack()
@@ -10,9 +13,5 @@ const url = await app.listen({
 })
 console.log(JSON.stringify({ event: 'listening', framework: 'fastify', url, store: stack.store }))
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, async () => {
-    await app.close()
-    await stack.close()
-  })
-}
+// SIGTERM/SIGINT: stop accepting, answer every in-flight request, close idle keep-alive sockets, exit.
+gracefulShutdown(app.server, { stop: () => app.close(), onClosed: () => stack.close() })

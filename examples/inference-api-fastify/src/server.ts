@@ -5,8 +5,15 @@
  */
 
 import { cortex, energyHandler, metricsHandler, powerMode } from '@cortex/fastify'
-import { type CortexStack, createHandlers, type Reply } from '@cortex-examples/shared'
-import Fastify, { type FastifyReply } from 'fastify'
+import {
+  BODY_LIMIT_BYTES,
+  boundedLog,
+  type CortexStack,
+  clientErrorBody,
+  createHandlers,
+  type Reply,
+} from '@cortex-examples/shared'
+import Fastify, { type FastifyError, type FastifyReply } from 'fastify'
 
 const send = (reply: FastifyReply, r: Reply) =>
   reply
@@ -15,8 +22,20 @@ const send = (reply: FastifyReply, r: Reply) =>
     .send(r.body)
 
 export async function buildServer(stack: CortexStack) {
-  const app = Fastify()
+  // The same body limit as the Express and Koa examples (413 above it).
+  const app = Fastify({ bodyLimit: BODY_LIMIT_BYTES })
   const api = createHandlers(stack)
+  const log = boundedLog()
+  // One JSON shape for errors in all three examples; client errors are not logged one by one.
+  app.setErrorHandler((err: FastifyError, _req, reply) => {
+    const status = err.statusCode ?? 500
+    if (status >= 400 && status < 500) {
+      log.clientError(`${status} ${err.code ?? 'request'}`)
+      return reply.code(status).send(clientErrorBody({ message: err.message, status }))
+    }
+    log.serverError(err)
+    return reply.code(500).send({ error: 'internal_error', message: 'the server failed to answer' })
+  })
 
   // SLO timing, energy attribution and rate limits for every route, in one hook.
   await app.register(cortex, {
@@ -37,6 +56,11 @@ export async function buildServer(stack: CortexStack) {
   app.get('/health/ready', async (_req, reply) => send(reply, api.ready()))
   app.get('/metrics', metricsHandler({ registry: stack.registry }))
   app.get('/metrics/energy', energyHandler({ meter: stack.meter }))
-  app.put('/admin/power-mode', async (req, reply) => send(reply, api.setPowerMode(req.body, req.ip)))
+  app.put('/admin/power-mode', async (req, reply) =>
+    send(
+      reply,
+      api.setPowerMode(req.body, { clientAddress: req.ip, headers: req.headers, trustProxy: 'ips' in req }),
+    ),
+  )
   return app
 }

@@ -76,8 +76,9 @@ function rateLimitsMarkdown(table: string, openapi: unknown): string {
 These are the limits of the example inference API, documented from the same
 configuration that enforces them (\`rateLimits\` in
 \`examples/shared/cortex.config.ts\`). Limits apply per client: the
-\`x-api-key\` header when present, else the client address (IPv6 masked to
-/64). \`limit\` per window is the sustained rate; \`burst\` is how many
+\`x-api-key\` header when it holds a key the server recognises (\`apiKeys\`,
+\`API_KEYS\`, \`API_KEYS_FILE\`), else the client address (IPv6 masked to
+/64), so inventing a key per request gains nothing. \`limit\` per window is the sustained rate; \`burst\` is how many
 requests may arrive at once.
 
 ${table.trim()}

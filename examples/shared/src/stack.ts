@@ -4,13 +4,15 @@
  * the energy meter (sensors where the machine has them, the CPU model
  * otherwise) and the power-mode controller, all on one prom-client registry.
  */
+
+import { readFileSync } from 'node:fs'
 import { createEnergyMeter, type EnergyMeter } from '@cortex/energy'
 import { createPowerModeController, type PowerModeController, powerBudgetTrigger } from '@cortex/low-power'
 import { createSloTracker, defineSlos, type SloTracker } from '@cortex/slo'
 import { createRateLimiter, memoryStore, type RateLimiter, redisStore } from '@cortex/token-bucket'
 import { Redis } from 'ioredis'
 import { collectDefaultMetrics, Registry } from 'prom-client'
-import { powerBudgetWatts, powerModes, rateLimits, slos } from '../cortex.config.ts'
+import { apiKeys as configApiKeys, powerBudgetWatts, powerModes, rateLimits, slos } from '../cortex.config.ts'
 
 export type PowerMode = keyof typeof powerModes
 
@@ -31,6 +33,22 @@ export interface StackOptions {
   redisUrl?: string
   /** Energy sampling interval; default `ENERGY_INTERVAL_MS` or 1 s. */
   energyIntervalMs?: number
+  /** The API keys to recognise; default `apiKeys` from cortex.config.ts plus `API_KEYS` and `API_KEYS_FILE`. */
+  apiKeys?: Iterable<string>
+}
+
+/**
+ * The recognised API keys: the config's, plus `API_KEYS` (comma-separated)
+ * and `API_KEYS_FILE` (one key per line), read once.
+ */
+export function loadApiKeys(env: NodeJS.ProcessEnv = process.env): Set<string> {
+  const keys = new Set<string>(configApiKeys)
+  const add = (text: string, separator: RegExp) => {
+    for (const key of text.split(separator)) if (key.trim() !== '') keys.add(key.trim())
+  }
+  if (env.API_KEYS) add(env.API_KEYS, /,/)
+  if (env.API_KEYS_FILE) add(readFileSync(env.API_KEYS_FILE, 'utf8'), /\r?\n/)
+  return keys
 }
 
 /**
@@ -53,7 +71,8 @@ export function createCortexStack(options: StackOptions = {}): CortexStack {
       ? redisStore({ client: redis, prefix: 'cortex-example:rl:' })
       : memoryStore({ maxKeys: 100_000 }),
     onStoreError: memoryStore({ maxKeys: 100_000 }),
-    clientKey: { apiKeyHeader: 'x-api-key' },
+    // Only keys the server recognises are client keys; any other request is limited by its address.
+    clientKey: { apiKeyHeader: 'x-api-key', apiKeys: options.apiKeys ?? loadApiKeys() },
     registry,
   })
   const tracker = createSloTracker(defineSlos(slos), { registry })

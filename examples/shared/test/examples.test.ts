@@ -5,7 +5,8 @@
  */
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { afterAll, describe, expect, it } from 'vitest'
+import { connect } from 'node:net'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import { type CortexStack, createCortexStack } from '../src/index.js'
 
 type Started = { url: string; close: () => Promise<void> }
@@ -47,9 +48,39 @@ const post = (url: string, body: unknown, key = 'smoke') =>
     body: JSON.stringify(body),
   })
 
+const KEYS = ['smoke', 'other', 'third']
+
+async function startExample(name: string): Promise<{ url: string; stack: CortexStack }> {
+  const stack = createCortexStack({ redisUrl: '', apiKeys: KEYS })
+  const server = await (examples[name] as (s: CortexStack) => Promise<Started>)(stack)
+  cleanup.push(async () => {
+    await server.close()
+    await stack.close()
+  })
+  return { url: server.url, stack }
+}
+
+const send = (url: string, method: string, body: string, headers: Record<string, string> = {}) =>
+  fetch(url, { method, headers: { 'content-type': 'application/json', ...headers }, body })
+
+/** Writes the head and part of a body, then hangs up: an aborted request. */
+function abortMidBody(url: string, path: string): Promise<void> {
+  const { port } = new URL(url)
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), '127.0.0.1', () => {
+      socket.write(
+        `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"goal":`,
+      )
+      setTimeout(() => socket.destroy(), 5)
+    })
+    socket.on('close', () => resolve())
+    socket.on('error', () => resolve())
+  })
+}
+
 describe.each(Object.keys(examples))('inference-api-%s', (name) => {
   it('serves every endpoint with rate limits, SLO metrics, energy and power mode wired', async () => {
-    const stack = createCortexStack({ redisUrl: '' })
+    const stack = createCortexStack({ redisUrl: '', apiKeys: KEYS })
     const server = await (examples[name] as (s: CortexStack) => Promise<Started>)(stack)
     cleanup.push(async () => {
       await server.close()
@@ -107,5 +138,101 @@ describe.each(Object.keys(examples))('inference-api-%s', (name) => {
     const low = await post(`${url}/agents/plan`, { goal: 'the same goal in low-power mode' }, 'third')
     expect(low.headers.get('power-mode')).toBe('low')
     expect(await low.json()).toMatchObject({ model: 'small', tokens: 256 })
+  })
+
+  it('keys clients by API key only for recognised keys: inventing a key per request does not step around the limit', async () => {
+    const { url } = await startExample(name)
+    const plan = { goal: 'a goal' }
+    // POST /agents/plan allows 10 a minute per client; 14 invented keys from one address share its budget.
+    const statuses: number[] = []
+    for (let i = 0; i < 14; i++)
+      statuses.push((await post(`${url}/agents/plan`, plan, `invented-${i}`)).status)
+    expect(statuses.filter((s) => s === 200)).toHaveLength(10)
+    expect(statuses.slice(10)).toEqual([429, 429, 429, 429])
+    // A recognised key has its own budget.
+    expect((await post(`${url}/agents/plan`, plan, 'other')).status).toBe(200)
+  })
+
+  it('answers bad bodies with 400 JSON and a message, never 500, and oversized bodies with 413', async () => {
+    const { url } = await startExample(name)
+    const bad: [string, string][] = [
+      ['/agents/reflect', '{"plan":[{"toString":1}],"outcome":"x"}'],
+      ['/agents/reflect', '{"plan":"abc","outcome":"x"}'],
+      ['/agents/reflect', '{"plan":["a"],"outcome":{"x":1}}'],
+      ['/agents/plan', '{"goal":42}'],
+      ['/agents/plan', '[1,2]'],
+      ['/agents/plan', 'null'],
+      ['/embed/multimodal', '{"text":{"a":1}}'],
+      ['/embed/multimodal', '{"imageUrl":7}'],
+      ['/embed/multimodal', '{not json'],
+      ['/agents/plan', `{"goal":"${'x'.repeat(5000)}"}`],
+    ]
+    for (const [path, body] of bad) {
+      const res = await send(`${url}${path}`, 'POST', body, { 'x-api-key': 'third' })
+      expect(res.status, `${path} ${body.slice(0, 40)}`).toBe(400)
+      expect(await res.json()).toMatchObject({ error: 'bad_request', message: expect.any(String) })
+    }
+    const huge = await send(
+      `${url}/embed/multimodal`,
+      'POST',
+      JSON.stringify({ text: 'x'.repeat(2 * 1024 * 1024) }),
+      {
+        'x-api-key': 'third',
+      },
+    )
+    expect(huge.status).toBe(413)
+    expect(await huge.json()).toMatchObject({ error: 'payload_too_large' })
+  })
+
+  it('validates the admin endpoint: mode, a capped ttlMs, loopback only, no untrusted proxy', async () => {
+    const { url, stack } = await startExample(name)
+    const admin = (body: unknown, headers?: Record<string, string>) =>
+      send(`${url}/admin/power-mode`, 'PUT', JSON.stringify(body), headers)
+    for (const body of [
+      { mode: 'low', ttlMs: -1 },
+      { mode: 'low', ttlMs: 1e300 },
+      { mode: 'low', ttlMs: 3_600_001 },
+      { mode: 'low', ttlMs: 1.5e3 + 0.5 },
+      { mode: 'low', ttlMs: '60000' },
+      { mode: 'turbo' },
+      { mode: ['low'] },
+      'low',
+    ]) {
+      const res = await admin(body)
+      expect(res.status, JSON.stringify(body)).toBe(400)
+      expect(await res.json()).toMatchObject({ error: 'bad_request' })
+    }
+    expect(stack.power.mode).toBe('normal')
+    const proxied = await admin({ mode: 'low' }, { 'x-forwarded-for': '203.0.113.9' })
+    expect(proxied.status).toBe(403)
+    expect(stack.power.mode).toBe('normal')
+    const ok = await admin({ mode: 'low', ttlMs: 60_000 })
+    expect(ok.status).toBe(200)
+    expect(await ok.json()).toMatchObject({ mode: 'low' })
+    await admin({ mode: 'auto' })
+  })
+
+  it('writes a few log lines a minute, without stack traces, for a flood of aborted and malformed requests', async () => {
+    const { url } = await startExample(name)
+    const lines: string[] = []
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk))
+      return true
+    })
+    const errors = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
+      lines.push(args.map(String).join(' '))
+    })
+    try {
+      for (let i = 0; i < 40; i++) await abortMidBody(url, '/agents/plan')
+      for (let i = 0; i < 40; i++)
+        await send(`${url}/agents/reflect`, 'POST', '{"plan":', { 'x-api-key': 'smoke' })
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    } finally {
+      spy.mockRestore()
+      errors.mockRestore()
+    }
+    const text = lines.join('')
+    expect(text.split('\n').filter((l) => l.trim() !== '').length, text).toBeLessThanOrEqual(6)
+    expect(text).not.toMatch(/\n\s+at /)
   })
 })
