@@ -122,6 +122,17 @@ describe('defineSlos', () => {
       ],
       ['an unknown latency field', objective({ latency: { percentile: 95, thresholdMs: 200, p: 1 } }), 'p'],
       ['percentile 0', objective({ latency: { percentile: 0, thresholdMs: 200 } }), 'latency.percentile'],
+      [
+        'percentile 49.9',
+        objective({ latency: { percentile: 49.9, thresholdMs: 200 } }),
+        'latency.percentile',
+      ],
+      [
+        'percentile 99.999',
+        objective({ latency: { percentile: 99.999, thresholdMs: 200 } }),
+        'latency.percentile',
+      ],
+      ['p(10) in k6 syntax', objective({ threshold: 'p(10)<200' }), 'threshold'],
       ['percentile 100', objective({ latency: { percentile: 100, thresholdMs: 200 } }), 'latency.percentile'],
       ['percentile 120', objective({ latency: { percentile: 120, thresholdMs: 200 } }), 'latency.percentile'],
       [
@@ -186,12 +197,12 @@ describe('defineSlos', () => {
   it('k6 threshold strings round-trip through defineSlos and k6Thresholds', () => {
     fc.assert(
       fc.property(
-        fc.double({ min: 0.1, max: 99.99, noNaN: true }).map((p) => Number(p.toFixed(2))),
+        fc.double({ min: 50, max: 99.99, noNaN: true }).map((p) => Number(p.toFixed(2))),
         fc.double({ min: 0.001, max: 1e6, noNaN: true }).map((t) => Number(t.toPrecision(6))),
         fc.double({ min: 1e-6, max: 0.5, noNaN: true }).map((r) => Number(r.toPrecision(4))),
         (percentile, thresholdMs, rate) => {
-          const latency = `p(${percentile})<${thresholdMs}`
-          const failed = `rate<${rate}`
+          const latency = `p(${percentile})<${thresholdMs}` as const
+          const failed = `rate<${rate}` as const
           const slos = defineSlos({
             service: 's',
             objectives: [

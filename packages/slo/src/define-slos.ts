@@ -15,8 +15,13 @@ import {
   checkObject,
   parseDuration,
 } from '@cortex/core'
-import { BASE_WINDOW_MS } from './durations.js'
-import { formatLatencyThreshold, formatRateThreshold, parseK6Threshold } from './k6-threshold.js'
+import { BASE_WINDOW_MS, type Duration } from './durations.js'
+import {
+  formatLatencyThreshold,
+  formatRateThreshold,
+  type K6Threshold,
+  parseK6Threshold,
+} from './k6-threshold.js'
 
 /** SLO periods the package knows (rolling windows). */
 export const SLO_WINDOWS = ['7d', '14d', '28d', '30d'] as const
@@ -33,8 +38,8 @@ export interface SloAlertingInput {
   ticket?: boolean
   /** Your own burn-rate tiers instead of the SRE Workbook's four (windows ≥ 5m). */
   tiers?: readonly BurnRateTierInput[]
-  /** How long a condition must hold before the alert fires (Prometheus `for:`); default 0 (immediately). */
-  for?: string | number
+  /** How long a condition must hold before the alert fires (Prometheus `for:`): `'5m'` or milliseconds; default 0 (immediately). */
+  for?: Duration | number
   /** Runbook linked from every alert's annotations. */
   runbookUrl?: string
   /** Extra labels on the generated alerts, e.g. `{ team: 'ml' }`. */
@@ -62,13 +67,16 @@ interface ObjectiveCommon {
 }
 
 export interface LatencyObjectiveInput extends ObjectiveCommon {
-  /** "p95 < 200 ms": at least `percentile`% of requests complete within `thresholdMs`. */
+  /**
+   * "p95 < 200 ms": at least `percentile`% of requests complete within
+   * `thresholdMs`. `percentile` is in percent, 50 to 99.99 (95, not 0.95).
+   */
   latency: { percentile: number; thresholdMs: number }
 }
 
 export interface ThresholdObjectiveInput extends ObjectiveCommon {
-  /** k6 syntax: `'p(95)<2000'` (latency, ms) or `'rate<0.005'` (error rate). */
-  threshold: string
+  /** k6 syntax: `'p(95)<2000'` (latency, ms; percentile 50 to 99.99) or `'rate<0.005'` (error rate). */
+  threshold: K6Threshold
 }
 
 export interface AvailabilityObjectiveInput extends ObjectiveCommon {
@@ -391,20 +399,11 @@ function resolveObjective(
       rawThreshold = latency.thresholdMs
     }
     kind = 'latency'
-    percentile = checkNumber(rawPercentile, field === 'latency' ? 'latency.percentile' : 'threshold', {
-      min: 0,
-      max: 100,
-      exclusiveMin: true,
+    percentile = checkPercentile(
+      rawPercentile,
+      field === 'latency' ? 'latency.percentile' : 'threshold',
       where,
-    })
-    if (percentile >= 100) {
-      throw new CortexConfigError(
-        field === 'latency' ? 'latency.percentile' : 'threshold',
-        rawPercentile,
-        'a percentile in (0, 100) exclusive',
-        where,
-      )
-    }
+    )
     thresholdMs = checkNumber(rawThreshold, field === 'latency' ? 'latency.thresholdMs' : 'threshold', {
       min: 0,
       exclusiveMin: true,
@@ -682,4 +681,28 @@ export function fillParams(template: string, params: Record<string, unknown> = {
       encodeURIComponent(String(params[name] ?? '1')),
     )
     .replace(/\*/g, () => encodeURIComponent(String(params['*'] ?? '1')))
+}
+
+/** The percentiles an objective may promise, in percent. */
+const PERCENTILE_MIN = 50
+const PERCENTILE_MAX = 99.99
+
+/**
+ * A latency percentile in percent, 50 to 99.99. A fraction such as 0.95 is
+ * the usual slip (it would promise that 0.95 % of requests are fast): the
+ * message says "95, not 0.95".
+ */
+function checkPercentile(value: unknown, option: string, where: string): number {
+  const ok =
+    typeof value === 'number' && Number.isFinite(value) && value >= PERCENTILE_MIN && value <= PERCENTILE_MAX
+  if (ok) return value
+  const allowed = `a percentile from ${PERCENTILE_MIN} to ${PERCENTILE_MAX}, in percent`
+  const asPercent =
+    typeof value === 'number' && value > 0 && value < 1 ? +(value * 100).toPrecision(12) : undefined
+  throw new CortexConfigError(
+    option,
+    value,
+    asPercent === undefined ? `${allowed} (95, not 0.95)` : `${allowed}: ${asPercent}, not ${value}`,
+    where,
+  )
 }

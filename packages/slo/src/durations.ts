@@ -4,6 +4,13 @@
  * way a duration is written into PromQL, rule names and reports.
  */
 
+/**
+ * A duration string as the options take it: a number and a unit, `'500ms'`,
+ * `'30s'`, `'5m'`, `'1h'`, `'1d'` (values are checked when the definition is
+ * built: positive, finite).
+ */
+export type Duration = `${number}${'ms' | 's' | 'm' | 'h' | 'd'}`
+
 export const MINUTE_MS = 60_000
 export const HOUR_MS = 60 * MINUTE_MS
 export const DAY_MS = 24 * HOUR_MS

@@ -22,7 +22,6 @@ export {
   type ThresholdObjectiveInput,
 } from './define-slos.js'
 export { type Duration, REPORT_WINDOWS, type ReportWindow } from './durations.js'
-export type { K6LatencyThreshold, K6RateThreshold, K6Threshold } from './k6-threshold.js'
 export {
   dashboardQueries,
   type GrafanaDashboard,
@@ -31,6 +30,7 @@ export {
   grafanaDashboard,
 } from './grafana-dashboard.js'
 export { DEFAULT_K6_STAGES, type K6ScriptOptions, k6Script, k6Thresholds } from './k6.js'
+export type { K6LatencyThreshold, K6RateThreshold, K6Threshold } from './k6-threshold.js'
 export { DEFAULT_BUCKETS_SECONDS, DURATION_METRIC } from './metric-names.js'
 export {
   DEFAULT_RUNBOOK_URL,

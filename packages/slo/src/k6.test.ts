@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
-import { defineSlos } from './define-slos.js'
+import { defineSlos, type SloConfig } from './define-slos.js'
 import { k6Script, k6Thresholds } from './k6.js'
 
 const run = promisify(execFile)
@@ -62,7 +62,7 @@ const slos = {
     { name: 'availability', route: '*', availability: { errorRate: 0.005 } },
   ],
   requests: { 'POST /embed/multimodal': { body: { text: 'hello' } } },
-}
+} satisfies SloConfig
 
 describe('k6', () => {
   it('k6Thresholds keys latency and availability objectives per endpoint tag', () => {
