@@ -406,6 +406,7 @@ describe('createPowerModeController', () => {
       [{ modes: MODES, initial: 'normal', triggers: [{}] }, '`triggers[0]`'],
       [{ modes: MODES, initial: 'normal', evaluateEveryMs: 1 }, '`evaluateEveryMs`'],
       [{ modes: MODES, initial: 'normal', colour: 'green' }, '`colour`'],
+      [{ modes: MODES, initial: 'normal', timers: { setTimeout: 5 } }, '`timers.setTimeout`'],
     ]
     for (const [options, fragment] of cases) {
       expect(() => createPowerModeController(options as never)).toThrow(fragment)
