@@ -377,6 +377,9 @@ describe('createPowerModeController', () => {
       await vt.advance(1_000)
       expect(power.mode).toBe('low')
       expect(reasons).toEqual(['manual:operator', 'override-expired', 'manual:operator'])
+      // A closed controller arms no timer, even for a later set().
+      power.set('normal', { ttlMs: 200 })
+      expect(vt.timeouts()).toEqual([])
     })
 
     it('a TTL longer than a timer can hold (2^31 - 1 ms) still ends on time, not at once', async () => {

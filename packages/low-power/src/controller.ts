@@ -128,6 +128,11 @@ export interface PowerModeController<M extends string = string> {
   defer<T>(task: () => T | Promise<T>): Promise<T>
   /** Micro-batches calls per the current mode's `knobs[knob]` (`{ maxSize, maxWaitMs }`); no knob → no batching. */
   batcher<I, R>(process: (items: I[]) => R[] | Promise<R[]>, options?: { knob?: string }): Batcher<I, R>
+  /**
+   * Registers the metrics `options.registry` gets on another registry: a
+   * second prom-client Registry, or an adapter such as @cortex/otel's.
+   */
+  registerMetrics(registry: PromRegistryLike): void
   /** Makes a limiter follow `rateLimitScale` (applied at once). */
   attachRateLimiter(limiter: RateScalable): void
   /** Asks every trigger now and applies the result (the timer calls this). */
@@ -278,7 +283,7 @@ export function createPowerModeController<M extends string>(
   /** Arms the one timer that ends the override at `override.until` (none without a TTL). */
   function armExpiry(now: number): void {
     clearExpiry()
-    if (override === undefined || !Number.isFinite(override.until)) return
+    if (closed || override === undefined || !Number.isFinite(override.until)) return
     const delay = Math.min(MAX_TIMER_MS, Math.max(0, override.until - now))
     expiryTimer = timers.setTimeout(onExpiryTimer, delay)
     unrefTimer(expiryTimer)
@@ -408,6 +413,7 @@ export function createPowerModeController<M extends string>(
 
   // Built without getters, which would put the object in V8's slow dictionary mode (see withGetters).
   const methods = {
+    registerMetrics: (registry: PromRegistryLike) => registerMetrics(registry),
     set(mode, setOptions = {}) {
       if (!modes.has(mode))
         throw new CortexConfigError('mode', mode, `one of the modes (${names.join(', ')})`, 'power.set')
@@ -503,14 +509,14 @@ export function createPowerModeController<M extends string>(
 
   for (const limiter of limiters) applyScale(limiter)
 
-  if (options.registry) {
-    registerCollector(options.registry, {
+  function registerMetrics(registry: PromRegistryLike): void {
+    registerCollector(registry, {
       name: 'power_mode',
       help: 'The current power mode (1) among the configured modes (0).',
       type: 'gauge',
       collect: () => names.map((name) => ({ value: name === current.name ? 1 : 0, labels: { mode: name } })),
     })
-    registerCollector(options.registry, {
+    registerCollector(registry, {
       name: 'power_mode_changes_total',
       help: 'Power mode changes by origin, destination and reason.',
       type: 'counter',
@@ -521,6 +527,7 @@ export function createPowerModeController<M extends string>(
         })),
     })
   }
+  if (options.registry) registerMetrics(options.registry)
 
   let handle: unknown
   if (triggers.length > 0) {
