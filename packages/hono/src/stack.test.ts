@@ -1,7 +1,10 @@
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { CortexConfigError } from '@cortex/core'
 import { createPowerModeController } from '@cortex/low-power'
 import { createSloTracker, defineSlos, type SloTracker } from '@cortex/slo'
 import { createRateLimiter, type RateLimiter } from '@cortex/token-bucket'
+import { createAdaptorServer } from '@hono/node-server'
 import { Hono } from 'hono'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { cortex, metricsHandler, powerMode, rateLimit, routeOf, sloTracking } from './index.js'
@@ -11,10 +14,23 @@ const slos = defineSlos({
   objectives: [{ name: 'a', route: '*', availability: { errorRate: 0.01 } }],
 })
 const trackers: SloTracker[] = []
-afterEach(() => {
+const servers: Server[] = []
+afterEach(async () => {
   for (const t of trackers.splice(0)) t.close()
   vi.restoreAllMocks()
+  for (const s of servers.splice(0)) {
+    s.closeAllConnections()
+    await new Promise((r) => s.close(r))
+  }
 })
+
+/** Serves `app` with @hono/node-server on loopback; resolves with its base URL. */
+async function serveOnNode(app: Hono): Promise<string> {
+  const server = createAdaptorServer({ fetch: app.fetch }) as Server
+  servers.push(server)
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
 
 function tracker(): SloTracker {
   const t = createSloTracker(slos, { clock: () => 0 })
@@ -110,24 +126,32 @@ describe('the route @cortex/hono sees', () => {
 })
 
 describe('headers on a Response the handler built itself', () => {
-  it('keeps the RateLimit and Power-Mode headers, even when its headers are immutable', async () => {
-    const controller = createPowerModeController({ modes: { normal: { concurrency: 4 } }, initial: 'normal' })
-    const app = new Hono()
-    app.use(
-      cortex({
-        rateLimit: { limiter: limiter(), clientAddress: () => '192.0.2.1' },
-        powerMode: { controller },
-      }),
-    )
-    app.get('/own', () => new Response('mine', { headers: { 'x-own': '1' } }))
-    app.get('/immutable', () => Response.redirect('http://example.test/elsewhere', 302))
-    for (const path of ['/own', '/immutable']) {
-      const res = await app.request(path)
-      expect(res.headers.get('ratelimit'), path).toMatch(/^"\*";r=\d+;t=\d+$/)
-      expect(res.headers.get('power-mode'), path).toBe('normal')
-    }
-    expect((await app.request('/own')).headers.get('x-own')).toBe('1')
-  })
+  for (const runtime of ['node', 'elsewhere'] as const) {
+    it(`keeps the RateLimit and Power-Mode headers, even when its headers are immutable (${runtime})`, async () => {
+      const controller = createPowerModeController({
+        modes: { normal: { concurrency: 4 } },
+        initial: 'normal',
+      })
+      const app = new Hono()
+      app.use(
+        cortex({
+          rateLimit: { limiter: limiter(), clientAddress: () => '192.0.2.1' },
+          powerMode: { controller },
+        }),
+      )
+      app.get('/own', () => new Response('mine', { headers: { 'x-own': '1' } }))
+      app.get('/immutable', () => Response.redirect('http://example.test/elsewhere', 302))
+      const base = runtime === 'node' ? await serveOnNode(app) : ''
+      const get = (path: string) =>
+        runtime === 'node' ? fetch(`${base}${path}`, { redirect: 'manual' }) : app.request(path)
+      for (const path of ['/own', '/immutable']) {
+        const res = await get(path)
+        expect(res.headers.get('ratelimit'), path).toMatch(/^"\*";r=\d+;t=\d+$/)
+        expect(res.headers.get('power-mode'), path).toBe('normal')
+      }
+      expect((await get('/own')).headers.get('x-own')).toBe('1')
+    })
+  }
 
   it('combines the decisions of two limiters on one request, inner headers kept', async () => {
     const outer = createRateLimiter({ policies: { '* /*': { limit: 10, window: '1h' } }, logger: false })

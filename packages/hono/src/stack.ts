@@ -152,11 +152,23 @@ function completion(c: Context): PromiseLike<unknown> | undefined {
 }
 
 /**
- * Sets headers for the response to come (Hono applies them to what `c.json`,
- * `c.text`, `c.body`, the 404 and the error handler build).
+ * Sets headers for the response to come. On Node they go on the Node
+ * response itself, which @hono/node-server's `writeHead` merges with the
+ * Response's own, whatever the handler returns; a `Headers` object per
+ * request would also take Hono off its fast path for plain responses.
+ * Elsewhere Hono applies them to what `c.json`, `c.text`, `c.body`, the 404
+ * and the error handler build (see `keepHeaders` for the rest).
  */
-function prepareHeaders(c: Context, headers: Readonly<Record<string, string>>): void {
-  for (const name in headers) c.header(name, headers[name] as string)
+function setHeaders(
+  c: Context,
+  node: ServerResponse | undefined,
+  headers: Readonly<Record<string, string>>,
+): void {
+  if (node === undefined) {
+    for (const name in headers) c.header(name, headers[name] as string)
+  } else if (!node.headersSent) {
+    for (const name in headers) node.setHeader(name, headers[name] as string)
+  }
 }
 
 /**
@@ -271,18 +283,18 @@ export function createStack(parts: CortexOptions, where: string): MiddlewareHand
 
   return async function cortexMiddleware(c: Context, next: Next): Promise<Response | undefined> {
     const route = routeOf(c)
+    const node = nodeResponse(c) as Carrier | undefined
     let x: Exchange | undefined
     if (listens) {
       x = new Exchange(c.req.method, route)
       if (tracker !== undefined) x.sloStart = tracker.now()
       if (meter !== undefined) x.energyEnd = meter.startRequest()
-      const res = nodeResponse(c) as Carrier | undefined
-      if (res !== undefined) {
-        x.node = res
-        res[kExchange] = x
+      if (node !== undefined) {
+        x.node = node
+        node[kExchange] = x
         // Already closed (the client left before this middleware ran): 'close' will not come again.
-        if (res.closed) onClose.call(res)
-        else res.on('close', onClose)
+        if (node.closed) onClose.call(node)
+        else node.on('close', onClose)
       }
     }
     let failed = false
@@ -304,7 +316,7 @@ export function createStack(parts: CortexOptions, where: string): MiddlewareHand
         })
         const plan = decided !== undefined && isPromise(decided) ? await decided : decided
         if (plan !== undefined) {
-          prepareHeaders(c, plan.headers)
+          setHeaders(c, node, plan.headers)
           if (!plan.allowed) {
             answer = c.json(plan.body, plan.status)
             return answer
@@ -322,22 +334,26 @@ export function createStack(parts: CortexOptions, where: string): MiddlewareHand
           } catch (err) {
             const plan = controller.overloadResponse(err)
             if (!plan) throw err
-            prepareHeaders(c, plan.headers)
+            setHeaders(c, node, plan.headers)
             answer = c.json(plan.body, plan.status)
             return answer
           }
         }
-        const exchange = x as Exchange
         // The client left while the request was queued: the slot goes back at once.
-        if (exchange.node?.closed === true) release()
-        else exchange.release = release
+        if (node?.closed === true) release()
+        else (x as Exchange).release = release
         mode = controller.mode
         c.set('powerMode', mode)
-        if (header !== false) c.header(header, mode)
+        if (header !== false) {
+          if (node === undefined) c.header(header, mode)
+          else if (!node.headersSent) node.setHeader(header, mode)
+        }
       }
       await next()
-      if (rateHeaders !== undefined) keepHeaders(c, rateHeaders)
-      if (mode !== undefined && header !== false) keepHeaders(c, { [header]: mode })
+      if (node === undefined) {
+        if (rateHeaders !== undefined) keepHeaders(c, rateHeaders)
+        if (mode !== undefined && header !== false) keepHeaders(c, { [header]: mode })
+      }
       return undefined
     } catch (err) {
       failed = true
