@@ -143,12 +143,9 @@ export function createTokenBucket(params: TokenBucketParams): TokenBucket {
     const costMs = cost * msPerToken
     const need = debt + costMs
     if (need <= tolerance) {
-      const base = Math.max(state, now)
-      let next = base + costMs
-      // Charge at least the cost: when `base + costMs` rounds down (a cost
-      // below one ulp of the state would not move it at all), step up one ulp
-      // or two, so that tiny costs cannot be admitted for free, again and again.
-      if (next - base < costMs) next += Math.max(Math.abs(next) * Number.EPSILON, Number.MIN_VALUE)
+      // Rounded to the nearest double, as the Redis script rounds it: a charge
+      // can fall short of `costMs` by half an ulp of the state (see the README).
+      const next = Math.max(state, now) + costMs
       d.allowed = true
       d.state = next
       d.resetAfterMs = next - now
