@@ -153,6 +153,11 @@ export interface SloTracker {
   off(event: 'alert' | 'resolve', listener: SloAlertListener): SloTracker
   /** The histogram's bucket upper bounds in seconds (sorted). */
   readonly buckets: readonly number[]
+  /**
+   * Registers the metrics `options.registry` gets on another registry: a
+   * second prom-client Registry, or an adapter such as @cortex/otel's.
+   */
+  registerMetrics(registry: PromRegistryLike): void
   /** Stops the alert timer and drops listeners. */
   close(): void
 }
@@ -379,6 +384,10 @@ class Tracker implements SloTracker {
     this.startedAt = this.clock()
     this.roll(this.startedAt)
     if (options.registry !== undefined) this.register(options.registry)
+  }
+
+  registerMetrics(registry: PromRegistryLike): void {
+    this.register(registry)
   }
 
   now(): number {

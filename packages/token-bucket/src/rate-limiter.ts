@@ -215,6 +215,11 @@ export interface RateLimiter {
    * `0.5` halves every limit (a low-power mode); `1` restores them.
    */
   setRateScale(scale: number): void
+  /**
+   * Registers the metrics `options.registry` gets on another registry: a
+   * second prom-client Registry, or an adapter such as @cortex/otel's.
+   */
+  registerMetrics(registry: PromRegistryLike): void
   /** Cancels held `wait`s (they reject with `ERR_CORTEX_CLOSED`). Stores are the caller's to close. */
   close(): void
 }
@@ -1178,14 +1183,15 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     held.clear()
   }
 
-  if (options.registry !== undefined) {
-    registerRateLimitMetrics(options.registry, metricPrefix, {
+  function registerMetrics(registry: PromRegistryLike): void {
+    registerRateLimitMetrics(registry, metricPrefix, {
       policies: descriptions.map((d) => d.name),
       counts,
       stores: fallback ? { primary: store, fallback } : { primary: store },
       storeUp: () => hot.outage === undefined,
     })
   }
+  if (options.registry !== undefined) registerMetrics(options.registry)
 
   return withGetters(
     {
@@ -1200,6 +1206,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       responseFor,
       handler,
       setRateScale,
+      registerMetrics,
       close,
     } satisfies Omit<RateLimiter, 'rateScale'>,
     { rateScale: () => scale },
