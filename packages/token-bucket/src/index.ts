@@ -19,7 +19,7 @@ export {
   rateLimitHeaders,
 } from './headers.js'
 export { type MemoryStore, type MemoryStoreOptions, memoryStore } from './memory-store.js'
-export type { PolicyConfig, PolicyDescription } from './policies.js'
+export type { Policies, PolicyConfig, PolicyDescription, PolicyKey, PolicyMethod } from './policies.js'
 export {
   type CheckOptions,
   createRateLimiter,

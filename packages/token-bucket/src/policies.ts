@@ -16,6 +16,30 @@
  */
 import { CortexConfigError, checkKnownKeys, checkNumber, parseDuration } from '@cortex/core'
 
+/** The methods a policy key may name (any case), or `*` for any method. */
+export type PolicyMethod =
+  | 'GET'
+  | 'HEAD'
+  | 'POST'
+  | 'PUT'
+  | 'PATCH'
+  | 'DELETE'
+  | 'OPTIONS'
+  | 'CONNECT'
+  | 'TRACE'
+  | '*'
+
+/**
+ * A policy key: `'METHOD /path'` (an exact path, or a prefix ending in
+ * `/*`), or `'*'` for the default. `'POST embed'` or `'FETCH /x'` are type
+ * errors; a route template (`'POST /agents/:id'`) is refused when the limiter
+ * is created, since policies match the request's path.
+ */
+export type PolicyKey = `${PolicyMethod | Lowercase<PolicyMethod>} /${string}` | '*'
+
+/** The `policies` option: a policy per key. */
+export type Policies = { readonly [K in PolicyKey]?: PolicyConfig }
+
 /** One policy as written by the user: a rate, or `'unlimited'`. */
 export type PolicyConfig =
   | 'unlimited'
@@ -148,6 +172,18 @@ function parseKey(name: string): Pick<PolicyDescription, 'method' | 'path' | 'ki
       `policies[${JSON.stringify(name)}]`,
       name,
       `${KEY_SHAPE}; '*' is only allowed as a final '/*'`,
+      'createRateLimiter',
+    )
+  }
+  // A route template never matches: policies compare the request's path, and
+  // no request path is literally `/agents/:id`.
+  const template = path.split('/').find((segment) => segment.startsWith(':'))
+  if (template !== undefined) {
+    const prefix = path.slice(0, path.indexOf(`/${template}`))
+    throw new CortexConfigError(
+      `policies[${JSON.stringify(name)}]`,
+      name,
+      `${KEY_SHAPE}; a route template segment such as '${template}' never matches, since policies match request paths: use '${match[1]} ${prefix}/*' for everything under ${prefix || '/'}`,
       'createRateLimiter',
     )
   }

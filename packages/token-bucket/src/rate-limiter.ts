@@ -31,7 +31,7 @@ import {
 import { NEVER_SECONDS, type RateLimitDecision } from './decision.js'
 import { checkHeaderFormat, type HeaderFormat, rateLimitHeaders } from './headers.js'
 import { memoryStore } from './memory-store.js'
-import { createPolicyMatcher, type PolicyConfig, type PolicyDescription, parsePolicies } from './policies.js'
+import { createPolicyMatcher, type Policies, type PolicyDescription, parsePolicies } from './policies.js'
 import { registerRateLimitMetrics } from './rate-limit-metrics.js'
 import { isPromiseLike, type MaybePromise, type RateLimitStore, type StoreDecision } from './store.js'
 
@@ -51,7 +51,7 @@ export type RateLimitEvent =
 
 export interface RateLimiterOptions {
   /** Policies keyed by `METHOD /path`, `METHOD /prefix/*` or `*` (see README: matching rule). */
-  policies: Record<string, PolicyConfig>
+  policies: Policies
   /** Where bucket state lives. Default `memoryStore()`. */
   store?: RateLimitStore
   /** Milliseconds since any fixed origin. Default `Date.now`. Clamped so it never goes backwards. */
