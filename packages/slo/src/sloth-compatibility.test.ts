@@ -8,8 +8,12 @@
  * Grafana dashboard queries; and zero traffic leaves our period figures
  * intact where Sloth's 30-day ratio turns NaN.
  */
+import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { isCortexError } from '@cortex/core'
 import { describe, expect, it } from 'vitest'
 import type { SloConfig } from './define-slos.js'
@@ -17,6 +21,8 @@ import { promtoolPath, skipWithout } from './prometheus-binaries.js'
 import { prometheusRuleGroups, prometheusRules } from './prometheus-rules.js'
 import { type Phase, phaseMinutes, promtoolTest, type Ramp, trafficSeries } from './promtool-scenarios.js'
 import type { YamlValue } from './yaml.js'
+
+const run = promisify(execFile)
 
 const SLOTH_RULES = readFileSync(
   join(import.meta.dirname, '..', 'test', 'fixtures', 'sloth-getting-started.rules.yml'),
@@ -247,6 +253,35 @@ describe("prometheusRules(slos, { compatibility: 'sloth' })", () => {
 
     it('Sloth’s own rules give what the dashboard reads (the test checks itself)', async () => {
       await promtoolTest(promtoolPath as string, { 'sloth.yml': SLOTH_RULES }, tests)
+    })
+
+    it('`promtool check rules` accepts Sloth mode for several objectives, latency ones and custom tiers included', async () => {
+      const config: SloConfig = {
+        service: 'cortex-api',
+        window: '28d',
+        alerting: { for: '2m', labels: { team: 'ml' } },
+        objectives: [
+          { name: 'embed-latency', route: 'POST /embed', latency: { percentile: 95, thresholdMs: 200 } },
+          { name: 'whole-second', route: 'GET /slow', threshold: 'p(99.9)<3000' },
+          {
+            name: 'availability',
+            route: '*',
+            availability: { errorRate: 0.005 },
+            alerting: {
+              tiers: [{ severity: 'page', longWindow: '2h', shortWindow: '10m', budgetConsumed: 0.05 }],
+            },
+          },
+        ],
+      }
+      const dir = await mkdtemp(join(tmpdir(), 'cortex-slo-sloth-'))
+      try {
+        const file = join(dir, 'rules.yml')
+        await writeFile(file, prometheusRules(config, { compatibility: 'sloth' }))
+        const { stdout } = await run(promtoolPath as string, ['check', 'rules', file])
+        expect(stdout).toContain('SUCCESS')
+      } finally {
+        await rm(dir, { recursive: true, force: true })
+      }
     })
 
     it('ours in Sloth mode give the same series, labels and alert panels', async () => {
