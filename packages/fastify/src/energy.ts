@@ -4,61 +4,17 @@
  * serves the meter's JSON snapshot, by default to loopback and private
  * addresses only.
  */
-import { type AccessRule, checkMethods, routeNames, UNMATCHED_ROUTE } from '@cortex/core'
-import type { EndRequest, EnergyMeter } from '@cortex/energy'
-import type { FastifyInstance } from 'fastify'
+import { type AccessRule, checkMethods } from '@cortex/core'
+import type { EnergyMeter } from '@cortex/energy'
 import { internalEndpoint } from './internal-endpoint.js'
-import { installSteps, type Step } from './pipeline.js'
-import { cortexPlugin } from './plugin.js'
-import { decorateRoute, routeOf } from './request-info.js'
+import { type EnergyTrackingOptions, partPlugin } from './stack.js'
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** Ends this request's energy attribution (set by @cortex/fastify `energyTracking`). */
-    cortexEnergyEnd?: EndRequest | null
-  }
-}
-
-export interface EnergyTrackingOptions {
-  meter: Pick<EnergyMeter, 'startRequest'>
-}
+export type { EnergyTrackingOptions }
 
 export interface EnergyHandlerOptions {
   meter: Pick<EnergyMeter, 'snapshot'>
   /** Who may read: `'internal'` (default: loopback and private addresses), `'any'`, `(address) => boolean` or `{ bearerToken }`. */
   allow?: AccessRule
-}
-
-/** Checks `energyTracking`'s options. */
-export function checkEnergyMeter(meter: unknown, where: string): void {
-  checkMethods(meter, 'meter', ['startRequest'], 'a meter from createEnergyMeter()', where)
-}
-
-/**
- * The energy step: attribution starts in `onRequest` under
- * `METHOD /route/:template` (`__unmatched__` for a 404) and ends when the
- * response closes (sent, or the client went away).
- */
-export function energyStep(app: FastifyInstance, meter: Pick<EnergyMeter, 'startRequest'>): Step {
-  decorateRoute(app)
-  if (!app.hasRequestDecorator('cortexEnergyEnd')) app.decorateRequest('cortexEnergyEnd', null)
-  // "METHOD /route" strings, built once per pair instead of per request.
-  const nameOf = routeNames()
-  return {
-    start(request) {
-      const route = routeOf(request)
-      request.cortexEnergyEnd = meter.startRequest(
-        route === undefined ? UNMATCHED_ROUTE : nameOf(request.method, route),
-      )
-      return undefined
-    },
-    close(request) {
-      const end = request.cortexEnergyEnd
-      if (!end) return
-      request.cortexEnergyEnd = null
-      end()
-    },
-  }
 }
 
 /**
@@ -68,10 +24,10 @@ export function energyStep(app: FastifyInstance, meter: Pick<EnergyMeter, 'start
  * @example
  * await app.register(energyTracking({ meter }))
  */
-export const energyTracking = cortexPlugin<EnergyTrackingOptions>(
+export const energyTracking = partPlugin<EnergyTrackingOptions>(
   '@cortex/fastify/energy-tracking',
-  (options) => checkEnergyMeter(options?.meter, 'energyTracking'),
-  (app, { meter }) => installSteps(app, [energyStep(app, meter)]),
+  'energy',
+  'energyTracking',
 )
 
 /**

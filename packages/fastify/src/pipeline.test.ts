@@ -1,12 +1,12 @@
 import { request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createEnergyMeter, type EnergySource } from '@cortex/energy'
+import type { PowerModeController } from '@cortex/low-power'
 import { createSloTracker, defineSlos } from '@cortex/slo'
 import { createRateLimiter } from '@cortex/token-bucket'
 import Fastify from 'fastify'
 import { describe, expect, it } from 'vitest'
-import { energyTracking, rateLimit, sloTracking } from './index.js'
-import { installSteps, REPLIED } from './pipeline.js'
+import { energyTracking, powerMode, rateLimit, sloTracking } from './index.js'
 
 const slos = defineSlos({
   service: 't',
@@ -20,8 +20,8 @@ const idle: EnergySource = {
   read: async () => ({ watts: 10 }),
 }
 
-describe('the step pipeline behind every plugin', () => {
-  it("runs every plugin's close step once per response, also when an earlier plugin answered 429", async () => {
+describe('the exchange pipeline behind every plugin', () => {
+  it("ends every plugin's exchange once per response, also when an earlier plugin answered 429", async () => {
     const tracker = createSloTracker(slos)
     const meter = createEnergyMeter({ sources: [idle] })
     const limiter = createRateLimiter({ policies: { '*': { limit: 1, window: '1m' } }, logger: false })
@@ -41,112 +41,74 @@ describe('the step pipeline behind every plugin', () => {
     tracker.close()
   })
 
-  it("logs a close step that throws, still runs the other plugins' close steps, and keeps serving", async () => {
+  it("logs a failure at the response's end, still ends the other plugins' exchanges, and keeps serving", async () => {
     const errors: unknown[] = []
     const app = Fastify({
-      logger: {
-        level: 'error',
-        stream: { write: (line: string) => errors.push(JSON.parse(line)) },
-      },
+      logger: { level: 'error', stream: { write: (line: string) => errors.push(JSON.parse(line)) } },
     })
-    let closed = 0
-    installSteps(app, [
-      {
-        close() {
-          throw new Error('boom')
-        },
+    const meter = createEnergyMeter({ sources: [idle] })
+    const broken = {
+      now: () => 0,
+      record: () => {
+        throw new Error('boom')
       },
-    ])
-    installSteps(app, [
-      {
-        close() {
-          closed++
-        },
-      },
-    ])
+    }
+    await app.register(sloTracking({ tracker: broken }))
+    await app.register(energyTracking({ meter }))
     app.get('/x', async () => ({ ok: true }))
     for (let i = 0; i < 3; i++) expect((await app.inject({ method: 'GET', url: '/x' })).statusCode).toBe(200)
-    expect(closed).toBe(3)
+    expect(meter.snapshot().routes['GET /x']?.requests).toBe(3)
     expect(errors).toHaveLength(3)
     expect(JSON.stringify(errors[0])).toContain('boom')
     await app.close()
   })
 
-  it('runs the plugins in order, waits for a step that returns a promise, and stops at one that replied', async () => {
+  it('runs the plugins in registration order and stops at one that answered', async () => {
     const order: string[] = []
     const app = Fastify()
-    installSteps(app, [
-      {
-        start() {
-          order.push('a')
-          return undefined
-        },
+    const meterNamed = (name: string) => ({
+      startRequest: () => {
+        order.push(name)
+        return () => {}
       },
-    ])
-    installSteps(app, [
-      {
-        start: async (request, reply) => {
-          order.push('b')
-          if (request.url === '/stop') {
-            reply.code(418).send({ stopped: true })
-            return REPLIED
-          }
-          return undefined
-        },
-      },
-    ])
-    installSteps(app, [
-      {
-        start() {
-          order.push('c')
-          return undefined
-        },
-      },
-    ])
-    app.get('/go', async () => ({ ok: true }))
-    app.get('/stop', async () => ({ ok: true }))
-    expect((await app.inject({ method: 'GET', url: '/go' })).statusCode).toBe(200)
-    expect(order).toEqual(['a', 'b', 'c'])
+    })
+    await app.register(energyTracking({ meter: meterNamed('first') }))
+    await app.register(
+      rateLimit({
+        limiter: createRateLimiter({ policies: { '*': { limit: 1, window: '1m' } }, logger: false }),
+      }),
+    )
+    await app.register(energyTracking({ meter: meterNamed('after the limit') }))
+    app.get('/x', async () => ({ ok: true }))
+    expect((await app.inject({ method: 'GET', url: '/x' })).statusCode).toBe(200)
+    expect(order).toEqual(['first', 'after the limit'])
     order.length = 0
-    const stopped = await app.inject({ method: 'GET', url: '/stop' })
-    expect(stopped.statusCode).toBe(418)
-    expect(order).toEqual(['a', 'b'])
+    expect((await app.inject({ method: 'GET', url: '/x' })).statusCode).toBe(429)
+    expect(order).toEqual(['first'])
     await app.close()
   })
 
-  it('closes at once a step whose hook runs after the client has left', async () => {
+  it('ends at once an exchange whose hook runs after the client has left, and frees its slot', async () => {
     const app = Fastify()
-    let release: () => void = () => {}
-    const waited = new Promise<void>((r) => {
-      release = r
-    })
-    const events: string[] = []
+    let grant: (release: () => void) => void = () => {}
     let arrived: () => void = () => {}
     const reached = new Promise<void>((r) => {
       arrived = r
     })
-    installSteps(app, [
-      {
-        start() {
+    let released = 0
+    const controller = {
+      mode: 'normal',
+      tryAcquire: () => undefined,
+      acquire: () =>
+        new Promise<() => void>((resolve) => {
+          grant = resolve
           arrived()
-          return waited.then(() => undefined)
-        },
-        close() {
-          events.push('close first')
-        },
-      },
-    ])
-    installSteps(app, [
-      {
-        start() {
-          events.push('start second')
-          return undefined
-        },
-        close() {
-          events.push('close second')
-        },
-      },
-    ])
+        }),
+      overloadResponse: () => undefined,
+    } as unknown as PowerModeController
+    const meter = createEnergyMeter({ sources: [idle] })
+    await app.register(powerMode({ controller }))
+    await app.register(energyTracking({ meter }))
     app.get('/x', async () => ({ ok: true }))
     await app.listen({ port: 0, host: '127.0.0.1' })
     const { port } = app.server.address() as AddressInfo
@@ -154,12 +116,14 @@ describe('the step pipeline behind every plugin', () => {
     req.on('error', () => {})
     req.end()
     await reached
-    req.destroy() // the client leaves while the first plugin's step waits
+    req.destroy() // the client leaves while the request waits for a slot
     await new Promise((r) => setTimeout(r, 100))
-    release()
+    grant(() => released++)
     await new Promise((r) => setTimeout(r, 50))
-    // 'close' came and went before the second hook ran: its step is closed right after it starts.
-    expect(events).toEqual(['close first', 'start second', 'close second'])
+    // 'close' came and went before the slot was granted: the slot goes back at once, and the energy
+    // exchange, whose hook ran after the client left, ends right after it starts.
+    expect(released).toBe(1)
+    expect(meter.snapshot().requestsInFlight).toBe(0)
     await app.close()
   })
 })

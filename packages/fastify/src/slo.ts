@@ -4,24 +4,11 @@
  * (`routeOptions.url`); `metricsHandler` serves a prom-client registry, by
  * default to loopback and private addresses only.
  */
-import { type AccessRule, CortexConfigError, checkMethods } from '@cortex/core'
-import type { SloTracker } from '@cortex/slo'
-import type { FastifyInstance } from 'fastify'
+import { type AccessRule, CortexConfigError } from '@cortex/core'
 import { internalEndpoint } from './internal-endpoint.js'
-import { installSteps, type Step } from './pipeline.js'
-import { cortexPlugin } from './plugin.js'
-import { decorateRoute, routeOf } from './request-info.js'
+import { partPlugin, type SloTrackingOptions } from './stack.js'
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** When this request started on the SLO tracker's clock (set by @cortex/fastify `sloTracking`). */
-    cortexSloStart: number
-  }
-}
-
-export interface SloTrackingOptions {
-  tracker: Pick<SloTracker, 'record' | 'now'>
-}
+export type { SloTrackingOptions }
 
 /** The part of a prom-client `Registry` the handler uses. */
 export interface MetricsRegistry {
@@ -35,41 +22,6 @@ export interface MetricsHandlerOptions {
   allow?: AccessRule
 }
 
-/** Checks `sloTracking`'s options. */
-export function checkSloTracker(tracker: unknown, where: string): void {
-  checkMethods(tracker, 'tracker', ['record', 'now'], 'a tracker from createSloTracker()', where)
-}
-
-/**
- * The SLO step: the start on the tracker's clock in `onRequest`; the record
- * when the response closes, for responses the server completed (a client
- * that left before the response was produced did not get one).
- */
-export function sloStep(app: FastifyInstance, tracker: Pick<SloTracker, 'record' | 'now'>): Step {
-  // Timed on the tracker's clock (injectable), the start kept on the request
-  // itself: a decorator is a plain property, cheaper than a side map.
-  decorateRoute(app)
-  if (!app.hasRequestDecorator('cortexSloStart')) app.decorateRequest('cortexSloStart', 0)
-  return {
-    start(request) {
-      request.cortexSloStart = tracker.now()
-      return undefined
-    },
-    close(request, res) {
-      // Only responses the server completed: a client that left first did not get one.
-      if (!res.writableEnded) return
-      const end = tracker.now()
-      tracker.record({
-        method: request.method,
-        route: routeOf(request),
-        statusCode: res.statusCode,
-        durationMs: end - request.cortexSloStart,
-        at: end,
-      })
-    },
-  }
-}
-
 /**
  * A plugin timing each request on the tracker's clock (from `onRequest` to
  * the response's close) and recording it with the matched route template
@@ -80,10 +32,10 @@ export function sloStep(app: FastifyInstance, tracker: Pick<SloTracker, 'record'
  * await app.register(sloTracking({ tracker }))
  * await app.register(sloTracking, { tracker }) // the same
  */
-export const sloTracking = cortexPlugin<SloTrackingOptions>(
+export const sloTracking = partPlugin<SloTrackingOptions>(
   '@cortex/fastify/slo-tracking',
-  (options) => checkSloTracker(options?.tracker, 'sloTracking'),
-  (app, { tracker }) => installSteps(app, [sloStep(app, tracker)]),
+  'slo',
+  'sloTracking',
 )
 
 /**
