@@ -38,7 +38,11 @@ const runtimes = [
 /** Starts the fixture; resolves with its base URL once it prints `LISTENING <port>` (20 s at most). */
 function startServer(binary: string, args: string[], children: ChildProcess[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { cwd: packageDir, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(binary, args, {
+      cwd: packageDir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' },
+    })
     children.push(child)
     let output = ''
     const timer = setTimeout(() => reject(new Error(`${binary} did not start in 20 s:\n${output}`)), 20_000)
