@@ -151,11 +151,12 @@ describe.each(drivers)('metricsHandler on $name', (driver) => {
       })
       running.push(direct)
       expect(await scrape(direct, {})).toBe(200)
-      for (const headers of [
+      const forwarded: Record<string, string>[] = [
         { 'x-forwarded-for': '127.0.0.1' },
         { forwarded: 'for=127.0.0.1' },
         { 'x-real-ip': '127.0.0.1' },
-      ])
+      ]
+      for (const headers of forwarded)
         expect(await scrape(direct, headers), JSON.stringify(headers)).toBe(403)
       await new Promise((resolve) => setImmediate(resolve))
       expect(warnings.filter((m) => m.includes('ERR_CORTEX_UNTRUSTED_PROXY'))).toHaveLength(1)

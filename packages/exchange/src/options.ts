@@ -58,6 +58,32 @@ export interface Parts<Req> {
   header: string | false
 }
 
+/** Each part's wrapper key and the method that gives away the bare object passed instead. */
+const WRAPPERS = [
+  ['rateLimit', 'limiter', 'handler', 'createRateLimiter'],
+  ['slo', 'tracker', 'record', 'createSloTracker'],
+  ['energy', 'meter', 'startRequest', 'createEnergyMeter'],
+  ['powerMode', 'controller', 'tryAcquire', 'createPowerModeController'],
+] as const
+
+/**
+ * `cortex({ slo: tracker })` instead of `cortex({ slo: { tracker } })`: a
+ * common slip that the generic "`tracker` must be …" message would hide.
+ */
+function checkWrapped(parts: object, where: string): void {
+  for (const [part, key, method, factory] of WRAPPERS) {
+    const value = (parts as Record<string, unknown>)[part] as Record<string, unknown> | undefined
+    if (typeof value?.[method] === 'function' && value[key] === undefined) {
+      throw new CortexConfigError(
+        part,
+        `the ${key} itself`,
+        `{ ${key} } — the options object, e.g. ${where}({ ${part}: { ${key} } }), not the ${key} from ${factory}() itself`,
+        where,
+      )
+    }
+  }
+}
+
 /**
  * Validates `cortex()`'s options as a whole (an object, known parts, at
  * least one) and then each part; `where` names the public function.
@@ -76,6 +102,7 @@ export function checkCortexOptions<Req>(options: unknown, where: string): Parts<
  * checks `key`, `skip`, `cost` and `headers`.
  */
 export function checkPartsOptions<Req>(parts: CortexOptions<Req>, where: string): Parts<Req> {
+  checkWrapped(parts, where)
   let rate: RateLimitHandler<Req> | undefined
   if (parts.rateLimit !== undefined) {
     const limiter = (parts.rateLimit as Partial<RateLimitOptions<Req>> | null)?.limiter
