@@ -33,12 +33,13 @@ function driver(
     async start(setup: ServerSetup) {
       const app = factory()
       app.set('trust proxy', setup.trustProxy ?? false)
-      app.use(express5.json())
       await mountAll(setup.middleware ?? [], wiring, {
         cortex: (parts) => app.use(adapter.cortex(parts as adapter.CortexOptions)),
         part: (name, options) => app.use(separate[name](options as never)),
         own: (m) => m.express?.(app),
       })
+      // After cortex(), as the README says: a refused request is answered without parsing its body.
+      app.use(express5.json())
       for (const route of setup.routes) {
         const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'delete'
         app[method](route.path, async (req, res, next) => {

@@ -2,6 +2,7 @@
 import * as adapter from '@cortex/hono'
 import { createAdaptorServer } from '@hono/node-server'
 import { type Context, Hono } from 'hono'
+import { HTTPException } from 'hono/http-exception'
 import {
   close,
   type FrameworkDriver,
@@ -64,7 +65,11 @@ function withHonoRateLimit(parts: Parts, trustProxy: boolean): adapter.CortexOpt
 async function jsonBody(c: Context): Promise<unknown> {
   if (!c.req.header('content-type')?.startsWith('application/json')) return undefined
   const text = await c.req.text()
-  return text ? JSON.parse(text) : undefined
+  try {
+    return text ? JSON.parse(text) : undefined
+  } catch {
+    throw new HTTPException(400, { message: 'the body is not valid JSON' })
+  }
 }
 
 function driver(name: 'hono' | 'hono+cortex', wiring: Wiring): FrameworkDriver {

@@ -27,7 +27,11 @@ async function jsonBody(ctx: Koa3.Context): Promise<unknown> {
   const chunks: Buffer[] = []
   for await (const chunk of ctx.req) chunks.push(chunk as Buffer)
   const text = Buffer.concat(chunks).toString('utf8')
-  return text ? JSON.parse(text) : undefined
+  try {
+    return text ? JSON.parse(text) : undefined
+  } catch {
+    ctx.throw(400, 'the body is not valid JSON')
+  }
 }
 
 function driver(name: 'koa' | 'koa2' | 'koa+cortex', Koa: typeof Koa3, wiring: Wiring): FrameworkDriver {

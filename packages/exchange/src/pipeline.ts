@@ -53,7 +53,7 @@ export interface ExchangePort<Req> {
   reply(req: Req, status: number, headers: Readonly<Record<string, string>> | undefined, body: unknown): void
   /** Hands the power mode to the handler (`req.powerMode`, `ctx.state.powerMode`, …). */
   setPowerMode(req: Req, mode: string): void
-  /** Remembers the route a refusal proved, for `route()` when the framework never routed the request. */
+  /** Remembers the route an exact policy proved, for `route()` when the framework never routed the request. */
   setRouteHint(req: Req, route: string): void
   /** A failure in work done at the response's end: never thrown into the framework's event. */
   report(req: Req, err: unknown): void
@@ -180,8 +180,10 @@ export function createPipeline<Req>(parts: Parts<Req>, port: ExchangePort<Req>):
   ): T | Promise<T | undefined> | undefined {
     const headers = plan.headers
     for (const name in headers) port.setHeader(req, name, headers[name] as string)
-    if (plan.allowed) return takeSlot(req, x, proceed)
+    // The route an exact policy proves, for a request the framework never routes (refused here, or
+    // a body its parser refused): its figures stay under its endpoint, as in a framework that routes first.
     if (plan.route !== undefined) port.setRouteHint(req, plan.route)
+    if (plan.allowed) return takeSlot(req, x, proceed)
     port.reply(req, plan.status, undefined, plan.body)
     return undefined
   }

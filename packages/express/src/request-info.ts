@@ -41,8 +41,9 @@ const routeHints = new WeakMap<object, string>()
 
 /**
  * Records the route a middleware proved before Express routed the request
- * (the rate limiter refusing under an exact-path policy), so SLO and energy
- * figures keep the request under its endpoint. Internal to the adapter.
+ * (the rate limiter's exact-path policy), so SLO and energy figures keep a
+ * request the router never dispatched (a 429, a body the parser refused)
+ * under its endpoint. Internal to the adapter.
  */
 export function setRouteHint(req: Request, route: string): void {
   routeHints.set(req, route)

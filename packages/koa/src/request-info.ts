@@ -42,8 +42,9 @@ const routeHints = new WeakMap<object, string>()
 
 /**
  * Records the route a middleware proved before @koa/router ran (the rate
- * limiter refusing under an exact-path policy), so SLO and energy figures
- * keep the request under its endpoint. Internal to the adapter.
+ * limiter's exact-path policy), so SLO and energy figures keep a request
+ * the router never dispatched (a 429, a body the parser refused) under its
+ * endpoint. Internal to the adapter.
  */
 export function setRouteHint(ctx: Context, route: string): void {
   routeHints.set(ctx, route)

@@ -68,10 +68,66 @@ export function createStack(options: CortexOptions, where: string): Middleware {
   return middleware(checkPartsOptions<Context>(options, where))
 }
 
+/**
+ * The response headers @cortex sets that an error response keeps. Koa's
+ * `ctx.onerror` removes every header before it answers an error (a body the
+ * parser refused, a handler that threw), and the RateLimit headers describe
+ * the client's quota whatever the status: Express, Fastify and Hono keep them.
+ */
+const KEPT_ON_ERROR = new Set([
+  'ratelimit-policy',
+  'ratelimit',
+  'retry-after',
+  'x-ratelimit-limit',
+  'x-ratelimit-remaining',
+  'x-ratelimit-reset',
+])
+const kKeeps = Symbol('@cortex/koa.keepsHeaders')
+type OnError = ((this: Context, err: unknown) => void) & { [kKeeps]?: true }
+
+/**
+ * Makes the app's `ctx.onerror` (on `app.context`, Koa's extension point)
+ * pass the kept headers on as the error's `headers`, which Koa sets again.
+ * Once per app: later requests cost one property read.
+ */
+function keepHeadersOnError(ctx: Context): void {
+  const current = ctx.onerror as OnError
+  if (current[kKeeps] === true) return
+  const onerror: OnError = function (this: Context, err: unknown) {
+    const res = this.res
+    if (err !== null && typeof err === 'object' && res !== undefined && !res.headersSent) {
+      let kept: Record<string, string | number | readonly string[]> | undefined
+      for (const name of res.getHeaderNames()) {
+        if (!KEPT_ON_ERROR.has(name)) continue
+        kept ??= {}
+        kept[name] = res.getHeader(name) as string
+      }
+      if (kept !== undefined) {
+        const e = err as { headers?: Record<string, unknown> }
+        try {
+          e.headers = { ...kept, ...e.headers }
+        } catch {
+          // A frozen error keeps Koa's behaviour.
+        }
+      }
+    }
+    return current.call(this, err)
+  }
+  onerror[kKeeps] = true
+  ctx.app.context.onerror = onerror
+}
+
 function middleware(parts: Parts<Context>): Middleware {
   const pipeline = createPipeline(parts, port)
+  const power =
+    parts.controller !== undefined && parts.header !== false ? parts.header.toLowerCase() : undefined
+  if (power !== undefined) KEPT_ON_ERROR.add(power)
+  const keeps = parts.rate !== undefined || power !== undefined
   // A throw here reaches Koa as this middleware's rejection (koa-compose catches it).
-  return (ctx: Context, next: Next) => pipeline.run(ctx, next)
+  return (ctx: Context, next: Next) => {
+    if (keeps) keepHeadersOnError(ctx)
+    return pipeline.run(ctx, next)
+  }
 }
 
 /**

@@ -125,6 +125,8 @@ export type RateLimitPlan =
       headers: Record<string, string>
       body: undefined
       decisions: RateLimitDecision[]
+      /** The path this handler's policy names exactly, or undefined (see the refusal's `route`). */
+      route: string | undefined
     }
   | {
       allowed: false
@@ -136,8 +138,10 @@ export type RateLimitPlan =
        * The path the refusing policy names exactly (`/embed/multimodal` for
        * `POST /embed/multimodal`), or undefined for wildcard and default
        * policies. Adapters whose framework routes after the limiter use it as
-       * the request's route, so SLO and energy figures keep a 429 under its
-       * endpoint instead of `__unmatched__` (bounded: one per exact policy).
+       * the request's route when the framework never routes the request (a
+       * 429 here; a body the parser refused), so SLO and energy figures keep
+       * it under its endpoint instead of `__unmatched__` (bounded: one per
+       * exact policy).
        */
       route: string | undefined
     }
@@ -1120,7 +1124,17 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     for (let i = 0; i < list.length && denied === undefined; i++) {
       if (!(list[i] as RateLimitDecision).allowed) denied = list[i]
     }
-    if (denied === undefined) return { allowed: true, status: 200, headers, body: undefined, decisions: list }
+    if (denied === undefined) {
+      const own = list[list.length - 1]
+      return {
+        allowed: true,
+        status: 200,
+        headers,
+        body: undefined,
+        decisions: list,
+        route: own === undefined ? undefined : exactRoutes.get(own.policy),
+      }
+    }
     return {
       allowed: false,
       status: 429,
