@@ -5,7 +5,7 @@
  */
 import type { RequestInfo } from '@cortex/core'
 import type { Context } from 'hono'
-import { matchedRoutes } from 'hono/route'
+import type { RouterRoute } from 'hono/types'
 
 /**
  * Gives the client address of a request. Hono has no trust-proxy setting:
@@ -47,14 +47,30 @@ export function requestInfo(c: Context, options: RequestInfoOptions = {}): Reque
  * app.use(async (c, next) => { console.log(routeOf(c)); await next() }) // '/users/:id'
  */
 export function routeOf(c: Context): string | undefined {
-  let routes: ReturnType<typeof matchedRoutes>
+  const route = matchedRoute(c)
+  return route === UNKNOWN_ROUTE ? undefined : route
+}
+
+/** What `matchedRoute` answers when this Hono tells no matched routes. */
+export const UNKNOWN_ROUTE: unique symbol = Symbol('cortex.hono.unknownRoute')
+
+/**
+ * `routeOf`, telling "no route matched" (undefined) from "this Hono does not
+ * say" (`UNKNOWN_ROUTE`). It reads `c.req.matchedRoutes`, which every Hono 4
+ * has, rather than the `hono/route` helper (4.8+): the helper finds the
+ * match through a symbol private to its own copy of Hono, so with two copies
+ * loaded (ESM and CommonJS, or two versions) it would throw on every request.
+ */
+export function matchedRoute(c: Context): string | undefined | typeof UNKNOWN_ROUTE {
+  let routes: unknown
   try {
-    routes = matchedRoutes(c)
+    routes = (c.req as { matchedRoutes?: unknown }).matchedRoutes
   } catch {
-    return undefined // a context this Hono did not route
+    return UNKNOWN_ROUTE
   }
+  if (!Array.isArray(routes)) return UNKNOWN_ROUTE
   for (let i = c.req.routeIndex; i < routes.length; i++) {
-    const route = routes[i] as (typeof routes)[number]
+    const route = routes[i] as RouterRoute
     const path = route.path
     if (path.charCodeAt(path.length - 1) === 42 /* * */ && route.handler.length >= 2) continue
     return path

@@ -125,6 +125,22 @@ describe('the route @cortex/hono sees', () => {
   })
 })
 
+describe('when Hono does not tell the matched routes', () => {
+  it('the limiter falls back to the path Hono routed on, so exact policies still hold', async () => {
+    const app = new Hono()
+    app.use(async (c, next) => {
+      Object.defineProperty(c.req, 'matchedRoutes', { get: () => undefined })
+      await next()
+    })
+    app.use(rateLimit({ limiter: limiter(2), clientAddress: () => '192.0.2.1' }))
+    app.post('/embed/multimodal', (c) => c.json({ ok: true }))
+    const statuses: number[] = []
+    for (let i = 0; i < 3; i++)
+      statuses.push((await app.request('/%65mbed/multimodal', { method: 'POST' })).status)
+    expect(statuses).toEqual([200, 200, 429])
+  })
+})
+
 describe('headers on a Response the handler built itself', () => {
   for (const runtime of ['node', 'elsewhere'] as const) {
     it(`keeps the RateLimit and Power-Mode headers, even when its headers are immutable (${runtime})`, async () => {

@@ -30,7 +30,7 @@ import type { PowerModeController } from '@cortex/low-power'
 import type { SloTracker } from '@cortex/slo'
 import type { RateLimiter, RateLimitHandler, RateLimitHandlerOptions } from '@cortex/token-bucket'
 import type { Context, MiddlewareHandler, Next } from 'hono'
-import { addressOf, type ClientAddress, headerRecord, routeOf } from './request-info.js'
+import { addressOf, type ClientAddress, headerRecord, matchedRoute, UNKNOWN_ROUTE } from './request-info.js'
 
 export interface RateLimitOptions extends RateLimitHandlerOptions<Context> {
   /** The limiter from `createRateLimiter` (policies, store, failure policy). */
@@ -282,7 +282,11 @@ export function createStack(parts: CortexOptions, where: string): MiddlewareHand
   }
 
   return async function cortexMiddleware(c: Context, next: Next): Promise<Response | undefined> {
-    const route = routeOf(c)
+    const matched = matchedRoute(c)
+    // Hono tells the matched routes in every 4.x; were it ever not to, the limiter falls back to
+    // the path Hono routed on (`c.req.path`, decoded as the router decodes it).
+    const routed = matched !== UNKNOWN_ROUTE
+    const route = routed ? matched : undefined
     const node = nodeResponse(c) as Carrier | undefined
     let x: Exchange | undefined
     if (listens) {
@@ -312,7 +316,7 @@ export function createStack(parts: CortexOptions, where: string): MiddlewareHand
           },
           headers: headerRecord(c),
           trustProxy: rate.trustProxy,
-          routed: true,
+          routed,
         })
         const plan = decided !== undefined && isPromise(decided) ? await decided : decided
         if (plan !== undefined) {
