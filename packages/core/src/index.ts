@@ -81,6 +81,7 @@ export {
   checkObject,
   checkOneOf,
   checkParts,
+  type Duration,
   parseDuration,
   parseOptionalDuration,
 } from './validate.js'

@@ -115,6 +115,13 @@ export function checkObject(value: unknown, option: string, where?: string): Rec
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
 /**
+ * A duration as the options take it, typed so a slip is a compile error:
+ * a number and a unit, `'500ms'`, `'30s'`, `'5m'`, `'1h'`, `'1d'` (the value
+ * is still checked at construction: positive and finite).
+ */
+export type Duration = `${number}${'ms' | 's' | 'm' | 'h' | 'd'}`
+
+/**
  * Parses a duration: milliseconds as a number, or a string such as `'500ms'`,
  * `'30s'`, `'1m'`, `'1h'`, `'1d'`, `'30d'` (a positive number followed by a unit).
  *

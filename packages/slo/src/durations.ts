@@ -4,12 +4,14 @@
  * way a duration is written into PromQL, rule names and reports.
  */
 
+import type { Duration } from '@cortex/core'
+
 /**
  * A duration string as the options take it: a number and a unit, `'500ms'`,
  * `'30s'`, `'5m'`, `'1h'`, `'1d'` (values are checked when the definition is
- * built: positive, finite).
+ * built: positive, finite). The one type every package shares, from core.
  */
-export type Duration = `${number}${'ms' | 's' | 'm' | 'h' | 'd'}`
+export type { Duration }
 
 export const MINUTE_MS = 60_000
 export const HOUR_MS = 60 * MINUTE_MS
