@@ -30,7 +30,8 @@
  *   BENCH_HTTP_ROUNDS    rounds (default 15)
  *   BENCH_HTTP_PROCESSES server processes per stack, each serving an equal share of the rounds (default 5)
  *   BENCH_HTTP_PIN=0     do not pin the server and autocannon to separate CPUs
- *   BENCH_HTTP_FRAMEWORKS a comma-separated subset of express,fastify,koa (default all)
+ *   BENCH_HTTP_FRAMEWORKS a comma-separated subset of express,fastify,koa,hono (default all;
+ *                         Hono on Node runs bare, cortex(), floor and observe only)
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
@@ -44,10 +45,18 @@ const SECONDS = positiveNumber('BENCH_HTTP_SECONDS', 2, false)
 const ROUNDS = positiveNumber('BENCH_HTTP_ROUNDS', 15, true)
 const PROCESSES = Math.min(ROUNDS, positiveNumber('BENCH_HTTP_PROCESSES', 5, true))
 const WARMUP = 2
-const ALL_FRAMEWORKS = ['express', 'fastify', 'koa'] as const
+const ALL_FRAMEWORKS = ['express', 'fastify', 'koa', 'hono'] as const
 const FRAMEWORKS = frameworksToRun(process.env.BENCH_HTTP_FRAMEWORKS)
 const STACKS = ['bare', 'cortex', 'peer', 'direct', 'floor', 'observe'] as const
-const PEERS = {
+type Stack = (typeof STACKS)[number]
+/** The stacks each framework runs: Hono (on Node) has no peer stack or hand-wired row here. */
+const STACKS_OF: Record<(typeof ALL_FRAMEWORKS)[number], readonly Stack[]> = {
+  express: STACKS,
+  fastify: STACKS,
+  koa: STACKS,
+  hono: ['bare', 'cortex', 'floor', 'observe'],
+}
+const PEERS: Record<string, string> = {
   express: 'express-rate-limit + express-prom-bundle',
   fastify: '@fastify/rate-limit + fastify-metrics',
   koa: 'koa-ratelimit + prom-client middleware',
@@ -166,9 +175,10 @@ for (const framework of FRAMEWORKS) {
     // machine falls on the stacks alike. New processes each generation, because a Node process
     // runs at one of two speeds for its whole life, 15-20 % apart on Fastify here (every stack,
     // bare included), which no number of rounds against the same process averages out.
-    const servers: { stack: (typeof STACKS)[number]; child: ChildProcess; port: number }[] = []
+    const servers: { stack: Stack; child: ChildProcess; port: number }[] = []
     try {
-      for (const stack of STACKS) servers.push({ stack, ...(await startServer(framework, stack)) })
+      for (const stack of STACKS_OF[framework])
+        servers.push({ stack, ...(await startServer(framework, stack)) })
       // Warmed in a new order each generation: with a fixed order, the server warmed last ran
       // slow in every one of its processes in a test with identical servers, and not once the
       // order was shuffled.
@@ -207,7 +217,7 @@ const verdicts: string[] = []
 for (const framework of FRAMEWORKS) {
   const bare = results[`${framework}/bare`] as { rps: number[]; cpu: number[] }
   const lost: Record<string, number> = {}
-  for (const stack of STACKS) {
+  for (const stack of STACKS_OF[framework]) {
     const r = results[`${framework}/${stack}`] as { rps: number[]; p99: number[]; cpu: number[] }
     const rps = median(r.rps)
     const cpu = median(r.cpu)
@@ -231,6 +241,12 @@ for (const framework of FRAMEWORKS) {
     console.log(
       `| ${framework} | ${name} | ${rps.toFixed(0)} | ${median(r.p99)} | ${stack === 'bare' ? '' : `${(lost[stack] * 100).toFixed(1)}%`} | ${cpu.toFixed(1)} | ${stack === 'bare' ? '' : `${cpuAdded >= 0 ? '+' : ''}${(cpuAdded * 100).toFixed(1)}%`} |`,
     )
+  }
+  if (lost.peer === undefined) {
+    verdicts.push(
+      `${framework}: @cortex costs ${((lost.cortex as number) * 100).toFixed(1)}% of bare req/s (no peer stack measured); the floor ${((lost.floor as number) * 100).toFixed(1)}%, observing start and end alone ${((lost.observe as number) * 100).toFixed(1)}%`,
+    )
+    continue
   }
   verdicts.push(
     `${framework}: @cortex costs ${((lost.cortex as number) * 100).toFixed(1)}% of bare req/s, the peer stack ${((lost.peer as number) * 100).toFixed(1)}% (${(lost.cortex as number) < (lost.peer as number) ? 'less than the peers' : 'NOT less than the peers'}); the same primitives called by hand ${((lost.direct as number) * 100).toFixed(1)}%; the floor (hook + close listener + headers, no work) ${((lost.floor as number) * 100).toFixed(1)}%, observing start and end alone ${((lost.observe as number) * 100).toFixed(1)}%`,

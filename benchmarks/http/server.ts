@@ -36,18 +36,21 @@ import type { AddressInfo } from 'node:net'
 import { createEnergyMeter, type EndRequest } from '@cortex/energy'
 import * as cortexExpress from '@cortex/express'
 import * as cortexFastify from '@cortex/fastify'
+import * as cortexHono from '@cortex/hono'
 import * as cortexKoa from '@cortex/koa'
 import { createPowerModeController } from '@cortex/low-power'
 import { createSloTracker, defineSlos } from '@cortex/slo'
 import { createRateLimiter, type RateLimitDecision } from '@cortex/token-bucket'
+import { createAdaptorServer } from '@hono/node-server'
 import Router from '@koa/router'
 import express from 'express'
 import Fastify from 'fastify'
+import { Hono } from 'hono'
 import Koa from 'koa'
 import { Registry } from 'prom-client'
 
 const [framework, stack] = process.argv.slice(2) as [
-  'express' | 'fastify' | 'koa',
+  'express' | 'fastify' | 'koa' | 'hono',
   'bare' | 'cortex' | 'peer',
 ]
 const HUGE = 1_000_000_000
@@ -281,6 +284,36 @@ async function start(): Promise<number> {
     app.get('/hello', async () => body)
     await app.listen({ port: 0, host: '127.0.0.1' })
     return (app.server.address() as AddressInfo).port
+  }
+  if (framework === 'hono') {
+    // Hono on Node through @hono/node-server: the three headers and the 'close' listener of the
+    // floor go on the Node response (what @cortex/hono does on Node).
+    type Outgoing = { outgoing: ServerResponse }
+    const app = new Hono<{ Bindings: Outgoing }>()
+    if (stack === 'cortex') {
+      const c = cortexStack()
+      const only = process.env.CORTEX_ONLY
+      if (only === 'observe' || only === 'floor') {
+        app.use(async (ctx, next) => {
+          const res = ctx.env.outgoing
+          if (only === 'floor') for (const k in THREE) res.setHeader(k, THREE[k] as string)
+          res.on('close', noop)
+          await next()
+        })
+      }
+      if (!only)
+        app.use(
+          cortexHono.cortex({
+            slo: { tracker: c.tracker },
+            energy: { meter: c.meter },
+            rateLimit: { limiter: c.limiter },
+            powerMode: { controller: c.power },
+          }),
+        )
+      app.get('/metrics', cortexHono.metricsHandler({ registry: c.registry }))
+    }
+    app.get('/hello', (ctx) => ctx.json(body))
+    return listen(createAdaptorServer({ fetch: app.fetch }) as import('node:http').Server)
   }
   const app = new Koa()
   const router = new Router()
