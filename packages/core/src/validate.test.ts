@@ -127,7 +127,20 @@ describe('parseDuration and parseOptionalDuration', () => {
   })
 
   it('refuses zero, negatives, unknown units and other types, naming the option', () => {
-    for (const bad of ['0s', '-1s', '1w', '1 s', 's', '1.s', 'x1s', '1sx', `${'9'.repeat(400)}d`, null, {}, true]) {
+    for (const bad of [
+      '0s',
+      '-1s',
+      '1w',
+      '1 s',
+      's',
+      '1.s',
+      'x1s',
+      '1sx',
+      `${'9'.repeat(400)}d`,
+      null,
+      {},
+      true,
+    ]) {
       const err = thrown(() => parseDuration(bad, 'window', 'policy'))
       expect(err.option).toBe('window')
       expect(err.message).toMatch(/^Invalid `window` in policy: expected a positive number of milliseconds/)
