@@ -236,6 +236,26 @@ describe('cortex CLI end to end against a loopback server', () => {
     expect(script).toContain('JSON.stringify({"text":"a cat on a mat"})')
   })
 
+  it('slo generate --compatibility sloth writes Sloth-compatible rules; another value is a usage error', async () => {
+    expect(await runCli(['slo', 'generate', 'slo.config.json', '--out', 'plain', '-q'], io().io)).toBe(0)
+    expect(await readFile(join(dir, 'plain', 'prometheus-rules.yml'), 'utf8')).not.toContain('sloth_')
+    const run = io()
+    expect(
+      await runCli(
+        ['slo', 'generate', 'slo.config.json', '--out', 'sloth', '--compatibility', 'sloth'],
+        run.io,
+      ),
+    ).toBe(0)
+    const rules = await readFile(join(dir, 'sloth', 'prometheus-rules.yml'), 'utf8')
+    expect(rules).toContain('sloth_slo_info')
+    expect(rules).toContain('sloth_severity')
+    const bad = io()
+    expect(
+      await runCli(['slo', 'generate', 'slo.config.json', '--out', 'x', '--compatibility', 'pyrra'], bad.io),
+    ).toBe(2)
+    expect(bad.err()).toContain('--compatibility takes "sloth"')
+  })
+
   it('usage errors exit 2, bad tolerances are refused', async () => {
     const run = io()
     expect(await runCli(['baseline', '--url', url], run.io)).toBe(2)

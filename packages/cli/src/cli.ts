@@ -28,7 +28,7 @@ export interface CliIo {
   cwd: string
 }
 
-const GENERATE_USAGE = `  cortex slo generate <config> --out <dir> [--k6-out <dir>] [--base-url <url>] [--quiet]
+const GENERATE_USAGE = `  cortex slo generate <config> --out <dir> [--k6-out <dir>] [--base-url <url>] [--compatibility sloth] [--quiet]
       Write prometheus-rules.yml, grafana-dashboard.json, k6-thresholds.json and k6-script.js,
       and one k6 script per entry of the config's loadScripts (into --k6-out, default <out>/k6).
       --base-url is the script's default target (k6 run -e BASE_URL=... overrides it).
@@ -171,8 +171,16 @@ async function generate(args: readonly string[], io: CliIo): Promise<number> {
     out: { type: 'string' },
     'k6-out': { type: 'string' },
     'base-url': { type: 'string' },
+    compatibility: { type: 'string' },
   })
   if (helped('slo generate', values, io)) return 0
+  const compatibility = values.compatibility
+  if (compatibility !== undefined && compatibility !== 'sloth') {
+    throw new UsageError(
+      `--compatibility takes "sloth", got ${JSON.stringify(compatibility)}`,
+      COMMAND_USAGE['slo generate'],
+    )
+  }
   if (positionals.length !== 1 || typeof values.out !== 'string') {
     throw new UsageError('slo generate needs a config file and --out <dir>', COMMAND_USAGE['slo generate'])
   }
@@ -180,6 +188,7 @@ async function generate(args: readonly string[], io: CliIo): Promise<number> {
   const files = await generateArtifacts(slos, resolve(io.cwd, values.out), {
     baseUrl: values['base-url'] as string | undefined,
     k6OutDir: typeof values['k6-out'] === 'string' ? resolve(io.cwd, values['k6-out']) : undefined,
+    compatibility,
   })
   say(
     io,

@@ -19,6 +19,8 @@ export interface GenerateOptions {
   baseUrl?: string
   /** Where the config's `loadScripts` go, one `<name>.js` each. Default `<outDir>/k6`. */
   k6OutDir?: string
+  /** `'sloth'`: the rules also carry Sloth's labels and series, so Sloth's Grafana dashboards show the SLOs. */
+  compatibility?: 'sloth'
 }
 
 /**
@@ -37,7 +39,7 @@ export async function generateArtifacts(
   const slos = defineSlos(input)
   await mkdir(outDir, { recursive: true })
   const files: [string, string][] = [
-    ['prometheus-rules.yml', prometheusRules(slos)],
+    ['prometheus-rules.yml', prometheusRules(slos, { compatibility: options.compatibility })],
     ['grafana-dashboard.json', `${JSON.stringify(grafanaDashboard(slos), null, 2)}\n`],
     ['k6-thresholds.json', `${JSON.stringify(k6Thresholds(slos), null, 2)}\n`],
     ['k6-script.js', k6Script(slos, { baseUrl: options.baseUrl })],
