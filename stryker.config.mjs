@@ -14,8 +14,9 @@ export default {
   testRunner: 'vitest',
   vitest: { configFile: 'vitest.mutation.config.ts', related: false },
   plugins: ['@stryker-mutator/vitest-runner'],
+  // CORTEX_MUTATE_ONLY (comma-separated globs) narrows a run, e.g. to one file.
   mutate: [
-    `packages/${pkg}/src/**/*.ts`,
+    ...(process.env.CORTEX_MUTATE_ONLY?.split(',') ?? [`packages/${pkg}/src/**/*.ts`]),
     `!packages/${pkg}/src/**/*.test.ts`,
     // Re-exports only, and test support that ships nowhere.
     `!packages/${pkg}/src/index.ts`,
@@ -25,7 +26,7 @@ export default {
   ignorePatterns: ['/benchmarks', '/examples', '/docs', '/reports', '/.changeset', '/**/dist'],
   coverageAnalysis: 'perTest',
   concurrency: Number(process.env.CORTEX_MUTATE_CONCURRENCY ?? 2),
-  timeoutMS: 20_000,
+  timeoutMS: 5_000,
   reporters: ['clear-text', 'progress-append-only', 'html', 'json'],
   clearTextReporter: { allowColor: false, allowEmojis: false, logTests: false, reportScoreTable: true },
   htmlReporter: { fileName: `reports/mutation/${pkg}.html` },

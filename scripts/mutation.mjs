@@ -49,7 +49,10 @@ for (const pkg of selected) {
     }
   }
   const score = total === 0 ? 0 : (100 * killed) / total
-  summary.push(`${pkg}: ${score.toFixed(2)}% killed (${killed}/${total}) in ${minutes.toFixed(1)} min`)
+  const narrowed = process.env.CORTEX_MUTATE_ONLY ? ` (only ${process.env.CORTEX_MUTATE_ONLY})` : ''
+  summary.push(
+    `${pkg}${narrowed}: ${score.toFixed(2)}% killed (${killed}/${total}) in ${minutes.toFixed(1)} min`,
+  )
 }
 console.log(`\nMutation score per package\n${summary.map((line) => `  ${line}`).join('\n')}`)
 process.exit(failed ? 1 : 0)
