@@ -209,6 +209,19 @@ describe('the end of an exchange without a Node socket', () => {
     expect(controller.gateStats()).toMatchObject({ active: 0, completed: 4 })
   })
 
+  it('the same middleware mounted twice on one request ends each of its two exchanges', async () => {
+    const t = tracker()
+    const controller = createPowerModeController({ modes: { normal: { concurrency: 2 } }, initial: 'normal' })
+    const stack = cortex({ slo: { tracker: t }, powerMode: { controller } })
+    const app = new Hono()
+    app.use(stack)
+    app.use('*', stack)
+    app.get('/teapot', (c) => c.text('short and stout', 418))
+    expect((await app.request('/teapot')).status).toBe(418)
+    expect(counts(t)).toEqual({ 'GET /teapot': { '418': 2 } })
+    expect(controller.gateStats()).toMatchObject({ active: 0, completed: 2 })
+  })
+
   it('Deno: waits for info.completed, and records nothing when the response was not sent', async () => {
     const t = tracker()
     const controller = createPowerModeController({ modes: { normal: { concurrency: 2 } }, initial: 'normal' })

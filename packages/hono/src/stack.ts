@@ -1,19 +1,12 @@
 /**
- * The one request path every @cortex Hono middleware runs: `cortex()` wires
- * any of rate limiting, SLO tracking, energy tracking and power mode as ONE
- * middleware, and `rateLimit()`, `sloTracking()`, `energyTracking()` and
- * `powerMode()` are this same path with one part each.
+ * Hono's side of the exchange pipeline (`@cortex/exchange`): `cortex()`
+ * wires any of rate limiting, SLO tracking, energy tracking and power mode as
+ * ONE middleware, and `rateLimit()`, `sloTracking()`, `energyTracking()` and
+ * `powerMode()` are this same pipeline with one part each. Hono has routed
+ * the request before any middleware runs, so the limiter chooses its policy
+ * on the matched route template, never on the client's spelling of the URL.
  *
- * The parts run in a fixed order: SLO timing and energy attribution start
- * first (so a refused request is still timed and attributed), then the rate
- * limit (a refused request never takes a concurrency slot), then the power
- * mode's slot. Hono has routed the request before any middleware runs, so
- * the limiter chooses its policy on the matched route template, never on the
- * client's spelling of the URL, and a request that matches no route gets
- * only the default policy.
- *
- * When the exchange ends, the SLO record is made, the energy attribution
- * ends and the slot is released. Where that is depends on the runtime:
+ * Where the exchange ends depends on the runtime:
  * - Node (@hono/node-server): the Node response's 'close' event, once the
  *   response is sent or the client went away (then nothing is recorded);
  * - Deno (`Deno.serve(app.fetch)`): `info.completed`, which settles once the
@@ -24,17 +17,24 @@
  *   not recorded.
  */
 import type { ServerResponse } from 'node:http'
-import { CortexConfigError, checkMethods, checkParts, routeNames, UNMATCHED_ROUTE } from '@cortex/core'
-import type { EndRequest, EnergyMeter } from '@cortex/energy'
-import type { PowerModeController } from '@cortex/low-power'
-import type { SloTracker } from '@cortex/slo'
-import type { RateLimiter, RateLimitHandler, RateLimitHandlerOptions } from '@cortex/token-bucket'
+import { CortexConfigError, checkParts } from '@cortex/core'
+import {
+  checkPartsOptions,
+  createPipeline,
+  type EnergyTrackingOptions,
+  type Exchange,
+  type ExchangePort,
+  type CortexOptions as GenericCortexOptions,
+  type RateLimitOptions as GenericRateLimitOptions,
+  PARTS,
+  type PowerModeOptions,
+  type SloTrackingOptions,
+} from '@cortex/exchange'
 import type { Context, MiddlewareHandler, Next } from 'hono'
 import { addressOf, type ClientAddress, headerRecord, matchedRoute, UNKNOWN_ROUTE } from './request-info.js'
 
-export interface RateLimitOptions extends RateLimitHandlerOptions<Context> {
-  /** The limiter from `createRateLimiter` (policies, store, failure policy). */
-  limiter: RateLimiter
+/** `rateLimit`'s options: `{ limiter, key?, skip?, cost?, headers? }` (taking Hono's `c`) and Hono's own two. */
+export type RateLimitOptions = GenericRateLimitOptions<Context> & {
   /**
    * The client address the limiter keys on. Default: the runtime's peer
    * address (Node, Bun and Deno; see `runtimeClientAddress`). Hono has no
@@ -49,78 +49,42 @@ export interface RateLimitOptions extends RateLimitHandlerOptions<Context> {
   trustProxy?: boolean
 }
 
-export interface SloTrackingOptions {
-  tracker: Pick<SloTracker, 'record' | 'now'>
-}
-
-export interface EnergyTrackingOptions {
-  meter: Pick<EnergyMeter, 'startRequest'>
-}
-
-export interface PowerModeOptions {
-  controller: PowerModeController
-  /** Response header naming the mode; `false` to send none. Default `Power-Mode`. */
-  header?: string | false
-}
-
 /** The parts of `cortex()`: each is the options of the middleware of the same concern. */
-export interface CortexOptions {
+export type CortexOptions = Omit<GenericCortexOptions<Context>, 'rateLimit'> & {
   /** Rate limiting: `rateLimit`'s options (`{ limiter, key?, skip?, cost?, headers?, clientAddress?, trustProxy? }`). */
   rateLimit?: RateLimitOptions
-  /** SLO tracking: `sloTracking`'s options (`{ tracker }`). */
-  slo?: SloTrackingOptions
-  /** Energy attribution: `energyTracking`'s options (`{ meter }`). */
-  energy?: EnergyTrackingOptions
-  /** Power mode: `powerMode`'s options (`{ controller, header? }`). */
-  powerMode?: PowerModeOptions
 }
+export type { EnergyTrackingOptions, PowerModeOptions, SloTrackingOptions }
 
 /** The context variable `powerMode` sets: `c.get('powerMode')`, the current mode's name. */
 export interface PowerModeVariables {
   powerMode: string
 }
 
-const PARTS = ['rateLimit', 'slo', 'energy', 'powerMode'] as const
-
-/** What one stack keeps about one request until its exchange ends. */
-class Exchange {
-  /** When the request started on the SLO tracker's clock; -1 when not timed. */
-  sloStart = -1
-  /** Ends this request's energy attribution; undefined once ended. */
-  energyEnd: EndRequest | undefined = undefined
-  /** Releases this request's concurrency slot; undefined once released. */
-  release: (() => void) | undefined = undefined
-  /** The Node response, when the request came through @hono/node-server. */
-  node: ServerResponse | undefined = undefined
-  constructor(
-    readonly method: string,
-    readonly route: string | undefined,
-  ) {}
-}
-
-function isPromise<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+function isPromise(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown })?.then === 'function'
 }
 
-function checkRateLimitOptions(
-  options: RateLimitOptions | undefined,
+/**
+ * Takes Hono's own `clientAddress` and `trustProxy` out of the rate-limit
+ * options (the limiter's handler knows only its own), validated. A missing
+ * limiter is left to the shared check, which names it first.
+ */
+function honoRateOptions(
+  parts: CortexOptions,
   where: string,
-): { handler: RateLimitHandler<Context>; clientAddress: ClientAddress | undefined; trustProxy: boolean } {
-  if (typeof options?.limiter?.handler !== 'function') {
-    throw new CortexConfigError('limiter', options?.limiter, 'a limiter from createRateLimiter()', where)
-  }
-  const { clientAddress, trustProxy, ...handlerOptions } = options
+): { parts: GenericCortexOptions<Context>; clientAddress: ClientAddress | undefined; trustProxy: boolean } {
+  const rate = parts.rateLimit
+  if (typeof rate?.limiter?.handler !== 'function')
+    return { parts, clientAddress: undefined, trustProxy: false }
+  const { clientAddress, trustProxy, ...handlerOptions } = rate
   if (clientAddress !== undefined && typeof clientAddress !== 'function') {
     throw new CortexConfigError('clientAddress', clientAddress, 'a function (c) => string | undefined', where)
   }
   if (trustProxy !== undefined && typeof trustProxy !== 'boolean') {
     throw new CortexConfigError('trustProxy', trustProxy, 'true or false', where)
   }
-  return {
-    handler: options.limiter.handler<Context>(handlerOptions), // validates key, skip, cost, headers now
-    clientAddress,
-    trustProxy: trustProxy === true,
-  }
+  return { parts: { ...parts, rateLimit: handlerOptions }, clientAddress, trustProxy: trustProxy === true }
 }
 
 /**
@@ -152,23 +116,17 @@ function completion(c: Context): PromiseLike<unknown> | undefined {
 }
 
 /**
- * Sets headers for the response to come. On Node they go on the Node
+ * Sets a header for the response to come. On Node it goes on the Node
  * response itself, which @hono/node-server's `writeHead` merges with the
  * Response's own, whatever the handler returns; a `Headers` object per
  * request would also take Hono off its fast path for plain responses.
- * Elsewhere Hono applies them to what `c.json`, `c.text`, `c.body`, the 404
+ * Elsewhere Hono applies it to what `c.json`, `c.text`, `c.body`, the 404
  * and the error handler build (see `keepHeaders` for the rest).
  */
-function setHeaders(
-  c: Context,
-  node: ServerResponse | undefined,
-  headers: Readonly<Record<string, string>>,
-): void {
-  if (node === undefined) {
-    for (const name in headers) c.header(name, headers[name] as string)
-  } else if (!node.headersSent) {
-    for (const name in headers) node.setHeader(name, headers[name] as string)
-  }
+function setHeader(c: Context, name: string, value: string): void {
+  const node = nodeResponse(c)
+  if (node === undefined) c.header(name, value)
+  else if (!node.headersSent) node.setHeader(name, value)
 }
 
 /**
@@ -193,177 +151,167 @@ function keepHeaders(c: Context, headers: Readonly<Record<string, string>>): voi
 }
 
 /**
+ * What one middleware call keeps about its request where no Node response
+ * tells the end of the exchange (Bun, Deno, workers, `app.request`): kept
+ * in the call itself, so the same middleware mounted twice on one request
+ * never mixes its two calls.
+ */
+class Pending {
+  /** The pipeline's exchange for this call. */
+  x: Exchange<Context> | undefined = undefined
+  /** The RateLimit headers to keep on the final response. */
+  kept: Record<string, string> | undefined = undefined
+  /** The power mode to keep on the final response. */
+  mode: string | undefined = undefined
+  /** The status produced, and whether the response reached the client. */
+  status = 0
+  completed = false
+}
+
+/**
  * The middleware for the given parts (at least one). `where` names the
  * public function in error messages.
  */
-export function createStack(parts: CortexOptions, where: string): MiddlewareHandler {
-  const rate = parts.rateLimit === undefined ? undefined : checkRateLimitOptions(parts.rateLimit, where)
-  const tracker = parts.slo === undefined ? undefined : parts.slo.tracker
-  if (parts.slo !== undefined)
-    checkMethods(tracker, 'tracker', ['record', 'now'], 'a tracker from createSloTracker()', where)
-  const meter = parts.energy === undefined ? undefined : parts.energy.meter
-  if (parts.energy !== undefined)
-    checkMethods(meter, 'meter', ['startRequest'], 'a meter from createEnergyMeter()', where)
-  const controller = parts.powerMode === undefined ? undefined : parts.powerMode.controller
-  if (parts.powerMode !== undefined) {
-    checkMethods(
-      controller,
-      'controller',
-      ['acquire', 'tryAcquire', 'overloadResponse'],
-      'a controller from createPowerModeController()',
-      where,
-    )
-  }
-  const header = parts.powerMode?.header ?? 'Power-Mode'
-  if (header !== false && (typeof header !== 'string' || header.length === 0)) {
-    throw new CortexConfigError('header', header, 'a header name, or false to send none', where)
-  }
-  const listens = tracker !== undefined || meter !== undefined || controller !== undefined
-  const nameOf = routeNames()
-  /** This stack's exchange on each Node response (one symbol per stack, so two stacks never mix). */
-  const kExchange = Symbol('cortex.hono.exchange')
-  type Carrier = ServerResponse & { [kExchange]?: Exchange }
+export function createStack(options: CortexOptions, where: string): MiddlewareHandler {
+  const { parts: generic, clientAddress, trustProxy } = honoRateOptions(options, where)
+  const parts = checkPartsOptions<Context>(generic, where)
+  const powerHeader = parts.header
   const reportFailure = failureReporter(where)
-
-  /** Ends the exchange once: records a completed response, ends the attribution, frees the slot. */
-  function finish(x: Exchange, completed: boolean, status: number): void {
-    const start = x.sloStart
-    x.sloStart = -1
-    if (start >= 0 && completed && tracker !== undefined) {
-      try {
-        const end = tracker.now()
-        tracker.record({
-          method: x.method,
-          route: x.route,
-          statusCode: status,
-          durationMs: end - start,
-          at: end,
-        })
-      } catch (err) {
-        reportFailure(err)
-      }
-    }
-    const energyEnd = x.energyEnd
-    if (energyEnd !== undefined) {
-      x.energyEnd = undefined
-      try {
-        energyEnd(x.route === undefined ? UNMATCHED_ROUTE : nameOf(x.method, x.route))
-      } catch (err) {
-        reportFailure(err)
-      }
-    }
-    const release = x.release
-    if (release !== undefined) {
-      x.release = undefined
-      try {
-        release()
-      } catch (err) {
-        reportFailure(err)
-      }
-    }
+  // What this stack keeps on a request's context and its Node response, under symbols of its own,
+  // so two stacks on one request never mix. On Node that is the route (and a refusal's answer) only.
+  const kRoute = Symbol('cortex.hono.route')
+  const kAnswer = Symbol('cortex.hono.answer')
+  const kPending = Symbol('cortex.hono.pending')
+  const kExchange = Symbol('cortex.hono.exchange')
+  interface Carrier extends Context {
+    /** The route Hono matched, read when the middleware starts (`c.req.routeIndex` moves on). */
+    [kRoute]?: string | undefined | typeof UNKNOWN_ROUTE
+    /** The answer this stack gave itself (429, 503), until the middleware returns it. */
+    [kAnswer]?: Response
+    /** Elsewhere than Node: the middleware call under way. */
+    [kPending]?: Pending
   }
+  type NodeCarrier = ServerResponse & { [kExchange]?: Exchange<Context> }
+  /** The pipeline's end of an exchange: the same function for every request (see `watchEnd`). */
+  let end: (x: Exchange<Context>) => void = () => {}
 
   /** One listener for every Node response: no closure per request. */
-  function onClose(this: Carrier): void {
+  function onClose(this: NodeCarrier): void {
     const x = this[kExchange]
-    if (x !== undefined) finish(x, this.writableEnded, this.statusCode)
+    if (x !== undefined) end(x)
+  }
+
+  const port: ExchangePort<Context> = {
+    limiterInput: (c) => {
+      const matched = (c as Carrier)[kRoute]
+      // Hono tells the matched routes in every 4.x; were it ever not to, the limiter falls back to
+      // the path Hono routed on (`c.req.path`, decoded as the router decodes it).
+      const routed = matched !== UNKNOWN_ROUTE
+      return {
+        info: {
+          method: c.req.method,
+          path: c.req.path,
+          route: routed ? matched : undefined,
+          clientAddress: addressOf(c, clientAddress),
+        },
+        headers: headerRecord(c),
+        trustProxy,
+        routed,
+      }
+    },
+    method: (c) => c.req.method,
+    route: (c) => {
+      const matched = (c as Carrier)[kRoute]
+      return matched === UNKNOWN_ROUTE ? undefined : matched
+    },
+    statusCode: (c) => nodeResponse(c)?.statusCode ?? ((c as Carrier)[kPending] as Pending).status,
+    completed: (c) => {
+      const node = nodeResponse(c)
+      return node === undefined ? ((c as Carrier)[kPending] as Pending).completed : node.writableEnded
+    },
+    closed: (c) => nodeResponse(c)?.closed === true,
+    watchEnd: (c, x, pipelineEnd) => {
+      end = pipelineEnd
+      const node = nodeResponse(c) as NodeCarrier | undefined
+      if (node === undefined) ((c as Carrier)[kPending] as Pending).x = x
+      else {
+        node[kExchange] = x
+        node.on('close', onClose)
+      }
+    },
+    setHeader: (c, name, value) => {
+      const pending = (c as Carrier)[kPending]
+      if (pending === undefined) return setHeader(c, name, value)
+      c.header(name, value)
+      // Kept for after the handlers: the power mode on its own, the RateLimit headers together.
+      if (name === powerHeader) pending.mode = value
+      else {
+        pending.kept ??= {}
+        pending.kept[name] = value
+      }
+    },
+    reply: (c, status, headers, body) => {
+      if (headers !== undefined) for (const name in headers) setHeader(c, name, headers[name] as string)
+      ;(c as Carrier)[kAnswer] = c.json(body, status as 429)
+    },
+    setPowerMode: (c, mode) => c.set('powerMode', mode),
+    // Hono routes before any middleware: a refusal proves nothing the matched route does not say.
+    setRouteHint: () => {},
+    report: (_c, err) => reportFailure(err),
+  }
+  const pipeline = createPipeline(parts, port)
+
+  /** Ends `pending`'s exchange, answering the port from this call's own facts. */
+  function endPending(c: Carrier, route: Carrier[typeof kRoute], pending: Pending, completed: boolean): void {
+    c[kRoute] = route
+    c[kPending] = pending
+    pending.completed = completed
+    end(pending.x as Exchange<Context>)
   }
 
   /** Ends an exchange the runtime reports no socket event for, once its Response exists. */
-  function endWithResponse(c: Context, x: Exchange, answer: Response | undefined, failed: boolean): void {
-    const status = failed ? 500 : (answer ?? c.res).status
+  function endWithResponse(
+    c: Carrier,
+    route: Carrier[typeof kRoute],
+    pending: Pending,
+    answer: Response | undefined,
+    failed: boolean,
+  ): void {
+    pending.status = failed ? 500 : (answer ?? c.res).status
     const sent = completion(c)
-    if (sent === undefined) finish(x, !clientLeft(c), status)
+    if (sent === undefined) endPending(c, route, pending, !clientLeft(c))
     else
       sent.then(
-        () => finish(x, true, status),
-        () => finish(x, false, status),
+        () => endPending(c, route, pending, true),
+        () => endPending(c, route, pending, false),
       )
   }
 
-  return async function cortexMiddleware(c: Context, next: Next): Promise<Response | undefined> {
-    const matched = matchedRoute(c)
-    // Hono tells the matched routes in every 4.x; were it ever not to, the limiter falls back to
-    // the path Hono routed on (`c.req.path`, decoded as the router decodes it).
-    const routed = matched !== UNKNOWN_ROUTE
-    const route = routed ? matched : undefined
-    const node = nodeResponse(c) as Carrier | undefined
-    let x: Exchange | undefined
-    if (listens) {
-      x = new Exchange(c.req.method, route)
-      if (tracker !== undefined) x.sloStart = tracker.now()
-      if (meter !== undefined) x.energyEnd = meter.startRequest()
-      if (node !== undefined) {
-        x.node = node
-        node[kExchange] = x
-        // Already closed (the client left before this middleware ran): 'close' will not come again.
-        if (node.closed) onClose.call(node)
-        else node.on('close', onClose)
-      }
-    }
+  return async function cortexMiddleware(context: Context, next: Next): Promise<Response | undefined> {
+    const c = context as Carrier
+    const route = matchedRoute(c)
+    c[kRoute] = route
+    // Node tells the end on its response; elsewhere this call keeps what it must answer from.
+    const pending = nodeResponse(c) === undefined ? new Pending() : undefined
+    if (pending !== undefined) c[kPending] = pending
     let failed = false
-    /** The answer this middleware gives itself (429, 503); otherwise the handlers' `c.res`. */
     let answer: Response | undefined
     try {
-      let rateHeaders: Record<string, string> | undefined
-      if (rate !== undefined) {
-        const decided = rate.handler.handle(c, {
-          info: {
-            method: c.req.method,
-            path: c.req.path,
-            route,
-            clientAddress: addressOf(c, rate.clientAddress),
-          },
-          headers: headerRecord(c),
-          trustProxy: rate.trustProxy,
-          routed,
-        })
-        const plan = decided !== undefined && isPromise(decided) ? await decided : decided
-        if (plan !== undefined) {
-          setHeaders(c, node, plan.headers)
-          if (!plan.allowed) {
-            answer = c.json(plan.body, plan.status)
-            return answer
-          }
-          rateHeaders = plan.headers
-        }
+      await pipeline.run(c, next)
+      answer = c[kAnswer]
+      if (answer !== undefined) {
+        c[kAnswer] = undefined
+        return answer
       }
-      let mode: string | undefined
-      if (controller !== undefined) {
-        // A free slot is taken synchronously; only a queued request waits on a promise.
-        let release = controller.tryAcquire()
-        if (release === undefined) {
-          try {
-            release = await controller.acquire()
-          } catch (err) {
-            const plan = controller.overloadResponse(err)
-            if (!plan) throw err
-            setHeaders(c, node, plan.headers)
-            answer = c.json(plan.body, plan.status)
-            return answer
-          }
-        }
-        // The client left while the request was queued: the slot goes back at once.
-        if (node?.closed === true) release()
-        else (x as Exchange).release = release
-        mode = controller.mode
-        c.set('powerMode', mode)
-        if (header !== false) {
-          if (node === undefined) c.header(header, mode)
-          else if (!node.headersSent) node.setHeader(header, mode)
-        }
-      }
-      await next()
-      if (node === undefined) {
-        if (rateHeaders !== undefined) keepHeaders(c, rateHeaders)
-        if (mode !== undefined && header !== false) keepHeaders(c, { [header]: mode })
-      }
+      if (pending?.kept !== undefined) keepHeaders(c, pending.kept)
+      if (pending?.mode !== undefined && powerHeader !== false)
+        keepHeaders(c, { [powerHeader]: pending.mode })
       return undefined
     } catch (err) {
       failed = true
       throw err
     } finally {
-      if (x !== undefined && x.node === undefined) endWithResponse(c, x, answer, failed)
+      if (pending?.x !== undefined) endWithResponse(c, route, pending, answer, failed)
     }
   }
 }
