@@ -62,6 +62,12 @@ export interface BaselineEndpoint {
   statusCodes: Record<string, number>
   /** Connection errors and timeouts. */
   errors: number
+  /**
+   * Responses refused with 429 (rate limited). They are counted here and in
+   * `statusCodes` but kept out of the percentiles, the error rate and the
+   * objectives: a refusal measures the limiter, not the endpoint's work.
+   */
+  refused: number
 }
 
 export interface BaselineObjective {
@@ -87,6 +93,17 @@ export interface BaselineResult {
   environment: { node: string; platform: string; cpus: number; cpuModel: string }
   endpoints: BaselineEndpoint[]
   objectives: BaselineObjective[]
+  /** Endpoints whose responses were mostly refusals (429): their figures describe the rate limiter. */
+  refusalDominated: string[]
+}
+
+/** More than this share of an endpoint's responses refused (429): its run measured the limiter. */
+export const REFUSAL_DOMINANCE = 0.5
+
+/** True when most of an endpoint's responses were refusals (older result files count none). */
+export function refusalsDominate(e: Pick<BaselineEndpoint, 'requests' | 'refused'>): boolean {
+  const refused = e.refused ?? 0
+  return e.requests > 0 && refused > REFUSAL_DOMINANCE * e.requests
 }
 
 /**
@@ -161,11 +178,12 @@ export async function runBaseline(options: BaselineOptions): Promise<BaselineRes
   const report = tracker.report()
   for (const m of measured) {
     const route = report.routes.find((r) => r.method === m.method && r.route === m.route)
+    if (m.refused > 0) m.statusCodes = { ...m.statusCodes, '429': m.refused }
     if (!route) continue
     m.p50 = route.p50
     m.p95 = route.p95
     m.p99 = route.p99
-    m.statusCodes = route.statusCodes
+    m.statusCodes = { ...route.statusCodes, ...(m.refused > 0 ? { '429': m.refused } : {}) }
     const fivexx = Object.entries(route.statusCodes).reduce(
       (n, [code, c]) => (Number(code) >= 500 ? n + c : n),
       0,
@@ -187,6 +205,7 @@ export async function runBaseline(options: BaselineOptions): Promise<BaselineRes
       cpuModel: cpus()[0]?.model ?? 'unknown',
     },
     endpoints: measured,
+    refusalDominated: measured.filter(refusalsDominate).map((e) => e.endpoint),
     objectives: report.objectives.map((o) => ({
       name: o.name,
       route: o.route,
@@ -220,6 +239,7 @@ function drive(
   return new Promise((resolve, reject) => {
     let responses = 0
     let errors = 0
+    let refused = 0
     const started = performance.now()
     const progress = (phase: BaselineProgress['phase']) =>
       onProgress?.({
@@ -261,12 +281,21 @@ function drive(
           errorRate: errors > 0 ? 1 : 0,
           statusCodes: {},
           errors,
+          refused,
         })
       },
     )
     instance.on('response', (_client, statusCode, _bytes, responseTime) => {
       responses++
-      tracker.record({ method: endpoint.method, route: endpoint.route, statusCode, durationMs: responseTime })
+      // A refusal is the limiter's answer, not the endpoint's: counted, never timed or judged.
+      if (statusCode === 429) refused++
+      else
+        tracker.record({
+          method: endpoint.method,
+          route: endpoint.route,
+          statusCode,
+          durationMs: responseTime,
+        })
     })
     instance.on('reqError', () => {
       errors++
@@ -297,12 +326,14 @@ const pct = (v: number) => `${+(v * 100).toPrecision(4)}%`
  */
 export function baselineTable(result: BaselineResult): string {
   const lines = [
-    '| endpoint | requests | req/s | P50 (ms) | P95 (ms) | P99 (ms) | error rate |',
-    '|---|---:|---:|---:|---:|---:|---:|',
+    '| endpoint | requests | req/s | refused (429) | P50 (ms) | P95 (ms) | P99 (ms) | error rate |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
   ]
   for (const e of result.endpoints) {
+    const refused = e.refused ?? 0
+    const mark = refusalsDominate(e) ? ' ⚠' : ''
     lines.push(
-      `| ${e.endpoint} | ${e.requests} | ${e.requestsPerSecond.toFixed(1)} | ${ms(e.p50)} | ${ms(e.p95)} | ${ms(e.p99)} | ${pct(e.errorRate)} |`,
+      `| ${e.endpoint} | ${e.requests} | ${e.requestsPerSecond.toFixed(1)} | ${refused}${mark} | ${ms(e.p50)} | ${ms(e.p95)} | ${ms(e.p99)} | ${pct(e.errorRate)} |`,
     )
   }
   return lines.join('\n')
@@ -332,12 +363,29 @@ export function baselineMarkdown(result: BaselineResult): string {
     const verdict = o.requests === 0 ? 'no traffic' : o.met ? 'pass' : '**FAIL**'
     lines.push(`| ${o.name} | ${o.route} | ${o.threshold} | ${pct(o.sli)} | ${pct(o.target)} | ${verdict} |`)
   }
-  const odd = result.endpoints.filter((e) => Object.keys(e.statusCodes).some((c) => c.startsWith('4')))
+  const dominated = result.endpoints.filter(refusalsDominate)
+  if (dominated.length > 0) lines.push('', refusalWarning(dominated))
+  const odd = result.endpoints.filter((e) =>
+    Object.keys(e.statusCodes).some((c) => c.startsWith('4') && c !== '429'),
+  )
   if (odd.length > 0) {
     lines.push(
       '',
-      `Note: ${odd.map((e) => e.endpoint).join(', ')} answered 4xx; check the sample requests (\`requests\` in the SLO config).`,
+      `Note: ${odd.map((e) => e.endpoint).join(', ')} answered 4xx other than 429; check the sample requests (\`requests\` in the SLO config).`,
     )
   }
   return `${lines.join('\n')}\n`
+}
+
+/**
+ * What to say when refusals dominate: the run measured the rate limiter, and
+ * how to give each virtual client its own key instead.
+ */
+export function refusalWarning(
+  endpoints: readonly Pick<BaselineEndpoint, 'endpoint' | 'requests' | 'refused'>[],
+): string {
+  const list = endpoints
+    .map((e) => `${e.endpoint} (${e.refused ?? 0} of ${e.requests} refused with 429)`)
+    .join(', ')
+  return `WARNING: refusals dominate ${list}. These figures describe the rate limiter, not the endpoint: its percentiles and objectives count only the admitted responses, which are too few to trust. Give each virtual client its own key: run with --clients <n> (header x-api-key, or --client-header), configure the limiter with clientKey: { apiKeyHeader: 'x-api-key', apiKeys } recognising keys baseline-client-0 … baseline-client-<n-1>, or raise the limits for the run. Pass --allow-refusals to accept the result.`
 }

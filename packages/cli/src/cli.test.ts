@@ -26,7 +26,15 @@ const config = {
 let dir: string
 let server: Server
 let url: string
-const seen = { embedBodies: 0, badBodies: 0, users: new Set<string>(), apiKeys: new Set<string>() }
+const seen = {
+  embedBodies: 0,
+  badBodies: 0,
+  users: new Set<string>(),
+  apiKeys: new Set<string>(),
+  /** When set, every embed request after the first few is refused 429, as a limiter keyed on one client would. */
+  limited: false,
+  admitted: 0,
+}
 
 function io() {
   let out = ''
@@ -51,6 +59,10 @@ beforeAll(async () => {
       const key = req.headers['x-api-key']
       if (typeof key === 'string') seen.apiKeys.add(key)
       if (req.method === 'POST' && req.url === '/embed/multimodal') {
+        if (seen.limited && ++seen.admitted > 3) {
+          res.writeHead(429, { 'retry-after': '60' }).end('{"error":"rate_limited"}')
+          return
+        }
         try {
           if (typeof JSON.parse(body).text !== 'string') throw new Error('no text')
           seen.embedBodies++
@@ -138,7 +150,7 @@ describe('cortex CLI end to end against a loopback server', () => {
     expect(md).toContain('| POST /embed/multimodal |')
     expect(md).toContain('| embed-latency | POST /embed/multimodal | p(95)<500 |')
     expect(run.out()).toContain(
-      '| endpoint | requests | req/s | P50 (ms) | P95 (ms) | P99 (ms) | error rate |',
+      '| endpoint | requests | req/s | refused (429) | P50 (ms) | P95 (ms) | P99 (ms) | error rate |',
     )
   })
 
@@ -185,6 +197,47 @@ describe('cortex CLI end to end against a loopback server', () => {
     expect(worse.out()).toContain('2 regressions (tolerance 20%)')
     // the same change within a 60 % tolerance is no latency regression (the objective still is)
     expect(compareBaselines(baseline, slower, { tolerance: 0.6 }).regressions).toBe(1)
+  })
+
+  it('baseline counts 429s apart, warns loudly and exits 1 when they dominate (unless --allow-refusals); compare never calls them a latency regression', async () => {
+    seen.limited = true
+    seen.admitted = 0
+    try {
+      const args = [
+        'baseline',
+        '--url',
+        url,
+        '--config',
+        'slo.config.json',
+        '--duration',
+        '1s',
+        '--connections',
+        '2',
+      ]
+      const run = io()
+      expect(await runCli([...args, '--out', 'limited.json', '--quiet'], run.io)).toBe(1)
+      expect(run.err()).toMatch(/refusals dominate POST \/embed\/multimodal \(\d+ of \d+ refused with 429\)/)
+      expect(run.err()).toContain('--clients')
+      const limited = JSON.parse(await readFile(join(dir, 'limited.json'), 'utf8')) as BaselineResult
+      const embed = limited.endpoints.find((e) => e.endpoint === 'POST /embed/multimodal')!
+      expect(embed.refused).toBeGreaterThan(embed.requests / 2)
+      expect(embed.statusCodes['429']).toBe(embed.refused)
+      expect(embed.statusCodes['200']).toBe(3)
+      expect(limited.refusalDominated).toEqual(['POST /embed/multimodal'])
+      // The objective judged only the admitted responses, never the refusals.
+      expect(limited.objectives.find((o) => o.name === 'embed-latency')?.requests).toBe(3)
+      expect(await readFile(join(dir, 'limited.md'), 'utf8')).toContain('WARNING: refusals dominate')
+      seen.admitted = 0
+      expect(await runCli([...args, '--out', 'allowed.json', '--allow-refusals', '--quiet'], io().io)).toBe(0)
+      // Against a clean baseline, the refused run's latency and throughput are shown, not judged.
+      const slowRefusals: BaselineResult = structuredClone(limited)
+      for (const e of slowRefusals.endpoints) if (e.refused > 0) e.p95 = baseline.endpoints[0]!.p95 * 100
+      const c = compareBaselines(baseline, slowRefusals)
+      const rows = c.rows.filter((r) => r.endpoint === 'POST /embed/multimodal' && r.metric !== 'errorRate')
+      expect(rows.every((r) => !r.regression && r.notCompared === 'refusals')).toBe(true)
+    } finally {
+      seen.limited = false
+    }
   })
 
   it('compare --min-delta-ms ignores latency changes below that many milliseconds', async () => {

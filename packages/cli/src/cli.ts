@@ -16,6 +16,8 @@ import {
   type BaselineResult,
   baselineMarkdown,
   baselineTable,
+  refusalsDominate,
+  refusalWarning,
   runBaseline,
 } from './baseline.js'
 import { compareBaselines, formatComparison, parseTolerance } from './compare.js'
@@ -35,9 +37,10 @@ const GENERATE_USAGE = `  cortex slo generate <config> --out <dir> [--k6-out <di
 `
 const BASELINE_USAGE = `  cortex baseline --url <base> --config <config> [--duration 30s] [--connections 10]
                   [--clients <n> --client-header x-api-key]
-                  [--out baseline.json] [--markdown baseline.md] [--quiet]
+                  [--out baseline.json] [--markdown baseline.md] [--allow-refusals] [--quiet]
       Drive load at every endpoint of the config (the duration is split between them)
-      and write the JSON result and a Markdown report.
+      and write the JSON result and a Markdown report. 429s are counted, never timed;
+      exits 1 when they are most of an endpoint's responses, unless --allow-refusals.
 `
 const COMPARE_USAGE = `  cortex compare <baseline.json> <current.json> [--tolerance 10%] [--min-delta-ms 0]
                  [--markdown <file>] [--quiet]
@@ -207,6 +210,7 @@ async function baseline(args: readonly string[], io: CliIo): Promise<number> {
     'client-header': { type: 'string' },
     out: { type: 'string' },
     markdown: { type: 'string' },
+    'allow-refusals': { type: 'boolean' },
   })
   if (helped('baseline', values, io)) return 0
   if (positionals.length > 0 || typeof values.url !== 'string' || typeof values.config !== 'string') {
@@ -244,6 +248,12 @@ async function baseline(args: readonly string[], io: CliIo): Promise<number> {
     )
   }
   print(`\nWrote ${out} and ${markdown}\n`)
+  const dominated = result.endpoints.filter(refusalsDominate)
+  if (dominated.length > 0) {
+    // Loud even with --quiet: the result is not what it claims to measure.
+    io.stderr.write(`\n${refusalWarning(dominated)}\n`)
+    if (values['allow-refusals'] !== true) return 1
+  }
   return 0
 }
 

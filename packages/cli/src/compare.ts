@@ -4,7 +4,7 @@
  * tolerance, and says whether anything got worse.
  */
 import { CortexConfigError } from '@cortex/core'
-import type { BaselineResult } from './baseline.js'
+import { type BaselineResult, refusalsDominate } from './baseline.js'
 
 export interface CompareOptions {
   /** Allowed relative change before a metric counts as a regression (default 0.1 = 10 %). */
@@ -25,6 +25,8 @@ export interface ComparisonRow {
   /** (current − baseline) / baseline; NaN when the baseline is 0. */
   change: number
   regression: boolean
+  /** Set when the row is shown but not judged: most responses of either run were refusals (429). */
+  notCompared?: 'refusals'
 }
 
 export interface Comparison {
@@ -83,6 +85,9 @@ export function compareBaselines(
       missing.push(b.endpoint)
       continue
     }
+    // A run whose responses were mostly 429s measured the limiter: its latency and throughput say
+    // nothing about the endpoint, so they are shown but never called a regression.
+    const refusals = refusalsDominate(b) || refusalsDominate(c)
     for (const metric of ['p50', 'p95', 'p99', 'requestsPerSecond', 'errorRate'] as const) {
       const before = b[metric]
       const after = c[metric]
@@ -90,13 +95,15 @@ export function compareBaselines(
       if (metric === 'requestsPerSecond') regression = after < before * (1 - tolerance)
       else if (metric === 'errorRate') regression = after - before > Math.max(before * tolerance, minError)
       else regression = after > before * (1 + tolerance) && after - before > minLatency
+      const judged = !refusals || metric === 'errorRate'
       rows.push({
         endpoint: b.endpoint,
         metric,
         baseline: before,
         current: after,
         change: before === 0 ? Number.NaN : (after - before) / before,
-        regression,
+        regression: judged && regression,
+        ...(judged ? {} : { notCompared: 'refusals' as const }),
       })
     }
   }
@@ -135,7 +142,7 @@ export function formatComparison(c: Comparison): string {
   for (const r of c.rows) {
     const change = Number.isNaN(r.change) ? '–' : `${r.change >= 0 ? '+' : ''}${(r.change * 100).toFixed(1)}%`
     lines.push(
-      `| ${r.endpoint} | ${LABELS[r.metric]} | ${fmt(r.metric, r.baseline)} | ${fmt(r.metric, r.current)} | ${change} | ${r.regression ? '**REGRESSION**' : 'ok'} |`,
+      `| ${r.endpoint} | ${LABELS[r.metric]} | ${fmt(r.metric, r.baseline)} | ${fmt(r.metric, r.current)} | ${change} | ${r.regression ? '**REGRESSION**' : r.notCompared ? 'not compared: mostly 429s' : 'ok'} |`,
     )
   }
   for (const e of c.missing) lines.push(`| ${e} | (all) | measured | missing | – | **REGRESSION** |`)

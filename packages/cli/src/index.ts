@@ -11,6 +11,9 @@ export {
   type BaselineResult,
   baselineMarkdown,
   baselineTable,
+  REFUSAL_DOMINANCE,
+  refusalsDominate,
+  refusalWarning,
   runBaseline,
 } from './baseline.js'
 export { type CliIo, runCli, USAGE } from './cli.js'
