@@ -1,8 +1,14 @@
 /**
  * The decision the limiter reports for one request: the figures a client
  * needs (remaining requests, when to retry, when the bucket is full again)
- * in whole units, with the exact millisecond values beside them.
+ * in whole units, with the exact millisecond values beside them; and the
+ * builders of every kind of decision, in one place. The builders are pure:
+ * they count nothing and call no store (the caller does both), so a decision
+ * over several limits can build one per limit and pick.
  */
+import { NEVER, type TokenBucketDecision } from '@cortex/core'
+import type { Runtime } from './policy-runtime.js'
+import type { StoreDecision } from './store.js'
 
 /** Returned as `retryAfterSeconds` when the cost exceeds the burst: no wait admits it. */
 export const NEVER_SECONDS = -1
@@ -44,4 +50,153 @@ export interface RateLimitDecision {
    * fallback store's figures).
    */
   degraded: false | 'allow' | 'deny' | 'fallback'
+}
+
+/** `consume` takes; `throttle` takes from a delay bucket; `peek` reads (the store sees cost 0). */
+export type Mode = 'consume' | 'throttle' | 'peek'
+
+function retrySeconds(retryAfterMs: number): number {
+  return retryAfterMs === NEVER ? NEVER_SECONDS : Math.ceil(retryAfterMs / 1000)
+}
+
+/** No limit applies: an `'unlimited'` policy (`policy` its name), or none matched (`policy` empty). */
+export function unlimitedDecision(policy: string, cost: number): RateLimitDecision {
+  return {
+    allowed: true,
+    policy,
+    limit: Number.POSITIVE_INFINITY,
+    remaining: Number.POSITIVE_INFINITY,
+    resetSeconds: 0,
+    retryAfterSeconds: 0,
+    windowMs: 0,
+    burst: Number.POSITIVE_INFINITY,
+    cost,
+    retryAfterMs: 0,
+    resetMs: 0,
+    delayMs: 0,
+    unlimited: true,
+    degraded: false,
+  }
+}
+
+/** A plain consume's decision from the policy's own bucket, as a synchronous store answered it. */
+export function consumedDecision(rt: Runtime, td: TokenBucketDecision, cost: number): RateLimitDecision {
+  const allowed = td.allowed
+  const retryAfterMs = allowed ? 0 : td.retryAfterMs
+  return {
+    allowed,
+    policy: rt.description.name,
+    limit: rt.limit,
+    remaining: Math.floor(td.remaining + 1e-9),
+    resetSeconds: Math.ceil(td.resetAfterMs / 1000),
+    retryAfterSeconds: allowed ? 0 : retrySeconds(retryAfterMs),
+    windowMs: rt.description.windowMs,
+    burst: rt.bucket.burst,
+    cost,
+    retryAfterMs,
+    resetMs: td.resetAfterMs,
+    delayMs: 0,
+    unlimited: false,
+    degraded: false,
+  }
+}
+
+/**
+ * Turns a store decision of any mode into the limiter's. For a peek with a
+ * cost, and for a refused throttled request (decided on a larger delay
+ * bucket), nothing was consumed: the figures are what the policy's own
+ * bucket gives for `cost` at the state just read — the arithmetic a consume
+ * would use, at the store's own time, so retry hints stay exact.
+ */
+export function storeDecision(
+  rt: Runtime,
+  td: StoreDecision,
+  cost: number,
+  degraded: false | 'fallback',
+  mode: Mode,
+  now: number,
+): RateLimitDecision {
+  const bucket = rt.bucket
+  const src: TokenBucketDecision =
+    (mode === 'peek' && cost !== 0) || (mode === 'throttle' && !td.allowed)
+      ? bucket.take(td.state, td.now ?? now, cost)
+      : td
+  const allowed = src.allowed
+  // A peek reports the bucket as it is; only the verdict is for `cost`.
+  const state = mode === 'peek' ? td : src
+  let remaining = state.remaining
+  const resetMs = state.resetAfterMs
+  let delayMs = 0
+  if (mode === 'throttle' && allowed) {
+    delayMs = resetMs - rt.tolerance
+    if (!(delayMs > 1e-6)) delayMs = 0
+    remaining = bucket.burst - resetMs * bucket.tokensPerMs
+    remaining = remaining <= 0 ? 0 : Math.min(remaining, bucket.burst)
+  }
+  const retryAfterMs = allowed ? 0 : src.retryAfterMs
+  return {
+    allowed,
+    policy: rt.description.name,
+    limit: rt.limit,
+    remaining: Math.floor(remaining + 1e-9),
+    resetSeconds: Math.ceil(resetMs / 1000),
+    retryAfterSeconds: allowed ? 0 : retrySeconds(retryAfterMs),
+    windowMs: rt.description.windowMs,
+    burst: bucket.burst,
+    cost,
+    retryAfterMs,
+    resetMs,
+    delayMs,
+    unlimited: false,
+    degraded,
+  }
+}
+
+/**
+ * The failure policy's decision when no store answered: `allow` or deny
+ * without figures; a denial asks to retry once the store may be probed again.
+ */
+export function blindDecision(
+  rt: Runtime,
+  cost: number,
+  allow: boolean,
+  retryIntervalMs: number,
+): RateLimitDecision {
+  const waitMs = Math.max(1000, retryIntervalMs)
+  return {
+    allowed: allow,
+    policy: rt.description.name,
+    limit: rt.limit,
+    remaining: allow ? Math.floor(rt.bucket.burst) : 0,
+    resetSeconds: 0,
+    retryAfterSeconds: allow ? 0 : Math.ceil(waitMs / 1000),
+    windowMs: rt.description.windowMs,
+    burst: rt.bucket.burst,
+    cost,
+    retryAfterMs: allow ? 0 : waitMs,
+    resetMs: 0,
+    delayMs: 0,
+    unlimited: false,
+    degraded: allow ? 'allow' : 'deny',
+  }
+}
+
+/** A cost above the policy's burst (or not a cost at all): refused, and no wait ever admits it. */
+export function inadmissibleDecision(rt: Runtime, cost: number): RateLimitDecision {
+  return {
+    allowed: false,
+    policy: rt.description.name,
+    limit: rt.limit,
+    remaining: 0,
+    resetSeconds: 0,
+    retryAfterSeconds: NEVER_SECONDS,
+    windowMs: rt.description.windowMs,
+    burst: rt.bucket.burst,
+    cost,
+    retryAfterMs: NEVER,
+    resetMs: 0,
+    delayMs: 0,
+    unlimited: false,
+    degraded: false,
+  }
 }

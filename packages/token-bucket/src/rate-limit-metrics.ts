@@ -21,6 +21,12 @@ export interface RateLimitCounters {
 
 const OUTCOMES = ['allowed', 'denied', 'unlimited'] as const
 
+/** A decision's outcome: its column in a policy's row of `decisions` (the order of `OUTCOMES`). */
+export type Outcome = 0 | 1 | 2
+export const ALLOWED = 0
+export const DENIED = 1
+export const UNLIMITED = 2
+
 export function registerRateLimitMetrics(
   registry: PromRegistryLike,
   prefix: string,
