@@ -209,6 +209,24 @@ describe('the end of an exchange without a Node socket', () => {
     expect(controller.gateStats()).toMatchObject({ active: 0, completed: 4 })
   })
 
+  it("records a request this middleware failed (a throwing key) as the 500 Hono's error handler sends", async () => {
+    const t = tracker()
+    const app = new Hono()
+    const key = () => {
+      throw new Error('key broke')
+    }
+    app.use(
+      cortex({
+        slo: { tracker: t },
+        rateLimit: { limiter: limiter(), key, clientAddress: () => '192.0.2.1' },
+      }),
+    )
+    app.get('/x', (c) => c.text('x'))
+    app.onError((_err, c) => c.text('failed', 500))
+    expect((await app.request('/x')).status).toBe(500)
+    expect(counts(t)).toEqual({ 'GET /x': { '500': 1 } })
+  })
+
   it('the same middleware mounted twice on one request ends each of its two exchanges', async () => {
     const t = tracker()
     const controller = createPowerModeController({ modes: { normal: { concurrency: 2 } }, initial: 'normal' })
