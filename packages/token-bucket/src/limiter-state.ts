@@ -102,7 +102,11 @@ export class LimiterState {
       this.lastHit = hit
       return hit
     }
-    if (typeof policy !== 'string') return undefined
+    return typeof policy === 'string' ? this.matchLine(policy) : undefined
+  }
+
+  /** A name that is not a configured policy key, as a request line (`METHOD /path`) against the patterns. */
+  matchLine(policy: string): PolicyEntry | undefined {
     const space = policy.indexOf(' ')
     return space === -1
       ? undefined
