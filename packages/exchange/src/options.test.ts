@@ -33,6 +33,10 @@ describe('checkCortexOptions', () => {
     for (const [part, value, message] of cases) {
       expect(() => checkCortexOptions({ [part]: value }, 'cortex'), part).toThrow(message)
     }
+    // A single-concern middleware names its own call: rateLimit({ limiter }), not cortex's shape.
+    expect(() => checkPartsOptions({ rateLimit: limiter as never }, 'rateLimit')).toThrow(
+      /e\.g\. rateLimit\(\{ limiter \}\)/,
+    )
   })
 
   it('accepts each part wrapped, and validates what is inside', () => {

@@ -74,10 +74,11 @@ function checkWrapped(parts: object, where: string): void {
   for (const [part, key, method, factory] of WRAPPERS) {
     const value = (parts as Record<string, unknown>)[part] as Record<string, unknown> | undefined
     if (typeof value?.[method] === 'function' && value[key] === undefined) {
+      const example = where === 'cortex' ? `cortex({ ${part}: { ${key} } })` : `${where}({ ${key} })`
       throw new CortexConfigError(
         part,
         `the ${key} itself`,
-        `{ ${key} } — the options object, e.g. ${where}({ ${part}: { ${key} } }), not the ${key} from ${factory}() itself`,
+        `{ ${key} } — the options object, e.g. ${example}, not the ${key} from ${factory}() itself`,
         where,
       )
     }
