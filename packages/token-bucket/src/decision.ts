@@ -55,8 +55,37 @@ export interface RateLimitDecision {
 /** `consume` takes; `throttle` takes from a delay bucket; `peek` reads (the store sees cost 0). */
 export type Mode = 'consume' | 'throttle' | 'peek'
 
-function retrySeconds(retryAfterMs: number): number {
-  return retryAfterMs === NEVER ? NEVER_SECONDS : Math.ceil(retryAfterMs / 1000)
+/**
+ * A limited policy's decision: the one place its fields are laid out, so
+ * every kind (consumed, from a store, blind, inadmissible) has one shape.
+ * `remaining` is whole requests already; the seconds derive from the ms.
+ */
+function limitedDecision(
+  rt: Runtime,
+  allowed: boolean,
+  remaining: number,
+  resetMs: number,
+  retryAfterMs: number,
+  cost: number,
+  delayMs: number,
+  degraded: RateLimitDecision['degraded'],
+): RateLimitDecision {
+  return {
+    allowed,
+    policy: rt.description.name,
+    limit: rt.limit,
+    remaining,
+    resetSeconds: Math.ceil(resetMs / 1000),
+    retryAfterSeconds: allowed ? 0 : retryAfterMs === NEVER ? NEVER_SECONDS : Math.ceil(retryAfterMs / 1000),
+    windowMs: rt.description.windowMs,
+    burst: rt.bucket.burst,
+    cost,
+    retryAfterMs,
+    resetMs,
+    delayMs,
+    unlimited: false,
+    degraded,
+  }
 }
 
 /** No limit applies: an `'unlimited'` policy (`policy` its name), or none matched (`policy` empty). */
@@ -82,23 +111,16 @@ export function unlimitedDecision(policy: string, cost: number): RateLimitDecisi
 /** A plain consume's decision from the policy's own bucket, as a synchronous store answered it. */
 export function consumedDecision(rt: Runtime, td: TokenBucketDecision, cost: number): RateLimitDecision {
   const allowed = td.allowed
-  const retryAfterMs = allowed ? 0 : td.retryAfterMs
-  return {
+  return limitedDecision(
+    rt,
     allowed,
-    policy: rt.description.name,
-    limit: rt.limit,
-    remaining: Math.floor(td.remaining + 1e-9),
-    resetSeconds: Math.ceil(td.resetAfterMs / 1000),
-    retryAfterSeconds: allowed ? 0 : retrySeconds(retryAfterMs),
-    windowMs: rt.description.windowMs,
-    burst: rt.bucket.burst,
+    Math.floor(td.remaining + 1e-9),
+    td.resetAfterMs,
+    allowed ? 0 : td.retryAfterMs,
     cost,
-    retryAfterMs,
-    resetMs: td.resetAfterMs,
-    delayMs: 0,
-    unlimited: false,
-    degraded: false,
-  }
+    0,
+    false,
+  )
 }
 
 /**
@@ -133,23 +155,16 @@ export function storeDecision(
     remaining = bucket.burst - resetMs * bucket.tokensPerMs
     remaining = remaining <= 0 ? 0 : Math.min(remaining, bucket.burst)
   }
-  const retryAfterMs = allowed ? 0 : src.retryAfterMs
-  return {
+  return limitedDecision(
+    rt,
     allowed,
-    policy: rt.description.name,
-    limit: rt.limit,
-    remaining: Math.floor(remaining + 1e-9),
-    resetSeconds: Math.ceil(resetMs / 1000),
-    retryAfterSeconds: allowed ? 0 : retrySeconds(retryAfterMs),
-    windowMs: rt.description.windowMs,
-    burst: bucket.burst,
-    cost,
-    retryAfterMs,
+    Math.floor(remaining + 1e-9),
     resetMs,
+    allowed ? 0 : src.retryAfterMs,
+    cost,
     delayMs,
-    unlimited: false,
     degraded,
-  }
+  )
 }
 
 /**
@@ -163,40 +178,19 @@ export function blindDecision(
   retryIntervalMs: number,
 ): RateLimitDecision {
   const waitMs = Math.max(1000, retryIntervalMs)
-  return {
-    allowed: allow,
-    policy: rt.description.name,
-    limit: rt.limit,
-    remaining: allow ? Math.floor(rt.bucket.burst) : 0,
-    resetSeconds: 0,
-    retryAfterSeconds: allow ? 0 : Math.ceil(waitMs / 1000),
-    windowMs: rt.description.windowMs,
-    burst: rt.bucket.burst,
+  return limitedDecision(
+    rt,
+    allow,
+    allow ? Math.floor(rt.bucket.burst) : 0,
+    0,
+    allow ? 0 : waitMs,
     cost,
-    retryAfterMs: allow ? 0 : waitMs,
-    resetMs: 0,
-    delayMs: 0,
-    unlimited: false,
-    degraded: allow ? 'allow' : 'deny',
-  }
+    0,
+    allow ? 'allow' : 'deny',
+  )
 }
 
 /** A cost above the policy's burst (or not a cost at all): refused, and no wait ever admits it. */
 export function inadmissibleDecision(rt: Runtime, cost: number): RateLimitDecision {
-  return {
-    allowed: false,
-    policy: rt.description.name,
-    limit: rt.limit,
-    remaining: 0,
-    resetSeconds: 0,
-    retryAfterSeconds: NEVER_SECONDS,
-    windowMs: rt.description.windowMs,
-    burst: rt.bucket.burst,
-    cost,
-    retryAfterMs: NEVER,
-    resetMs: 0,
-    delayMs: 0,
-    unlimited: false,
-    degraded: false,
-  }
+  return limitedDecision(rt, false, 0, 0, NEVER, cost, 0, false)
 }
