@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { CortexConfigError, CortexError, isCortexError } from './errors.js'
+import { CortexConfigError, CortexError, describeValue, isCortexError } from './errors.js'
 import {
   checkKnownKeys,
   checkMethods,
@@ -94,5 +94,39 @@ describe('parseOptionalDuration', () => {
     expect(parseOptionalDuration('30s', 'forMs', 7)).toBe(30_000)
     expect(messageOf(() => parseOptionalDuration(-1, 'forMs', 0))).toContain('`forMs`')
     expect(messageOf(() => parseOptionalDuration('soon', 'forMs', 0))).toContain('got "soon"')
+  })
+})
+
+describe('describeValue and error names', () => {
+  it('renders each kind of received value readably', () => {
+    expect(describeValue('x')).toBe('"x"')
+    expect(describeValue(-1.5)).toBe('-1.5')
+    expect(describeValue(false)).toBe('false')
+    expect(describeValue(10n)).toBe('10')
+    expect(describeValue(undefined)).toBe('undefined')
+    expect(describeValue(null)).toBe('null')
+    expect(describeValue(() => 1)).toBe('a function')
+    expect(describeValue({ a: [1, 'b'] })).toBe('{"a":[1,"b"]}')
+    const circular: Record<string, unknown> = {}
+    circular.self = circular
+    expect(describeValue(circular)).toBe('[object Object]')
+  })
+
+  it('cuts JSON longer than 80 characters to 77 and an ellipsis', () => {
+    const exactly80 = ['x'.repeat(76)] // ["xxx…"] is 80 characters
+    expect(JSON.stringify(exactly80)).toHaveLength(80)
+    expect(describeValue(exactly80)).toBe(JSON.stringify(exactly80))
+    const longer = ['x'.repeat(77)]
+    expect(describeValue(longer)).toBe(`${JSON.stringify(longer).slice(0, 77)}...`)
+    expect(describeValue(longer)).toHaveLength(80)
+  })
+
+  it('names the classes and refuses look-alikes without an ERR_CORTEX_ code', () => {
+    expect(new CortexError('ERR_CORTEX_STORE', 'down').name).toBe('CortexError')
+    expect(new CortexConfigError('x', 1, 'y').name).toBe('CortexConfigError')
+    expect(isCortexError(undefined)).toBe(false)
+    expect(isCortexError('ERR_CORTEX_CONFIG')).toBe(false)
+    expect(isCortexError({ code: 'ENOENT' })).toBe(false)
+    expect(isCortexError({ code: 42 })).toBe(false)
   })
 })

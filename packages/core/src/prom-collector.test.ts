@@ -32,3 +32,15 @@ describe('registerCollector', () => {
     expect(text).toContain('http_request_duration_seconds_count{route="/x"} 7')
   })
 })
+
+describe('histogramSamples', () => {
+  it('lists one _bucket per bound, then +Inf, _sum and _count, in that order', () => {
+    expect(histogramSamples('h', { route: '/x' }, [0.1, 0.2], [3, 5], 7, 1.25)).toEqual([
+      { metricName: 'h_bucket', labels: { route: '/x', le: 0.1 }, value: 3 },
+      { metricName: 'h_bucket', labels: { route: '/x', le: 0.2 }, value: 5 },
+      { metricName: 'h_bucket', labels: { route: '/x', le: '+Inf' }, value: 7 },
+      { metricName: 'h_sum', labels: { route: '/x' }, value: 1.25 },
+      { metricName: 'h_count', labels: { route: '/x' }, value: 7 },
+    ])
+  })
+})

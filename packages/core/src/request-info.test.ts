@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { pathOf, routeNames } from './request-info.js'
+import { pathOf, routeNames, UNMATCHED_ROUTE } from './request-info.js'
 
 describe('pathOf', () => {
   it('drops the query string and fragment', () => {
@@ -56,5 +56,11 @@ describe('routeNames', () => {
     expect(nameOf('GET', '/embed/multimodal')).toBe('GET /embed/multimodal')
     for (let i = 0; i < 10; i++) expect(nameOf('GET', `/r/${i}`)).toBe(`GET /r/${i}`)
     expect(nameOf('POST', '/embed/multimodal')).toBe('POST /embed/multimodal')
+  })
+})
+
+describe('UNMATCHED_ROUTE', () => {
+  it('is the one label every unmatched request shares (dashboards and rules select it by name)', () => {
+    expect(UNMATCHED_ROUTE).toBe('__unmatched__')
   })
 })

@@ -264,6 +264,26 @@ describe('token bucket (GCRA)', () => {
     expect(bucket.take(state, 1000, 1).allowed).toBe(true)
   })
 
+  it('tokensAt is burst − debt × rate, clamped to [0, burst], and never more than burst for an old state', () => {
+    const bucket = createTokenBucket({ burst: 10, refillTokens: 1, refillMs: 100 })
+    expect(bucket.tokensAt(FULL_BUCKET_STATE, 0)).toBe(10)
+    expect(bucket.tokensAt(500, 0)).toBe(5) // 500 ms of debt at 100 ms per token
+    expect(bucket.tokensAt(500, 400)).toBe(9)
+    expect(bucket.tokensAt(500, 5_000)).toBe(10)
+    expect(bucket.tokensAt(5_000, 0)).toBe(0)
+    expect(bucket.take(500, 0, 0).remaining).toBe(5)
+  })
+
+  it('refuses a negative or NaN cost with NEVER and moves no state', () => {
+    const bucket = createTokenBucket({ burst: 2, refillTokens: 1, refillMs: 1000 })
+    for (const cost of [-1, -1e-9, Number.NaN]) {
+      const d = bucket.take(1_500, 1_000, cost)
+      expect(d).toMatchObject({ allowed: false, retryAfterMs: NEVER, state: 1_500 })
+      expect(d.remaining).toBe(1.5)
+    }
+    expect(NEVER).toBe(-1)
+  })
+
   it('reuses the out object so a hot loop allocates nothing', () => {
     const bucket = createTokenBucket({ burst: 2, refillTokens: 1, refillMs: 1000 })
     const out = { allowed: false, remaining: 0, retryAfterMs: 0, resetAfterMs: 0, state: 0 }
@@ -282,6 +302,11 @@ describe('token bucket (GCRA)', () => {
       [{ burst: 0, refillTokens: 1, refillMs: 1 }, 'burst'],
       [{ burst: 1, refillTokens: -1, refillMs: 1 }, 'refillTokens'],
       [{ burst: 1, refillTokens: 1, refillMs: Number.NaN }, 'refillMs'],
+      [{ burst: 1, refillTokens: 0, refillMs: 1 }, 'refillTokens'],
+      [{ burst: 1, refillTokens: 1, refillMs: 0 }, 'refillMs'],
+      // Each positive, but τ = burst × refillMs / refillTokens underflows to 0.
+      [{ burst: 1e-300, refillTokens: 1e300, refillMs: 1e-300 }, 'burst × refillMs / refillTokens'],
+      [null as never, 'params'],
     ] as const) {
       try {
         createTokenBucket(bad)
@@ -291,5 +316,8 @@ describe('token bucket (GCRA)', () => {
         expect((err as Error).message).toContain(`\`${option}\``)
       }
     }
+    expect(() => createTokenBucket(null as never)).toThrow(
+      'Invalid `params` in createTokenBucket: expected an object',
+    )
   })
 })

@@ -37,4 +37,13 @@ describe('withGetters', () => {
       }),
     )
   })
+
+  it('defines configurable accessors, as a getter in an object literal is (a wrapper may redefine them)', () => {
+    const o = withGetters({}, { value: () => 1 })
+    expect(Object.getOwnPropertyDescriptor(o, 'value')).toMatchObject({
+      configurable: true,
+      enumerable: true,
+    })
+    expect(withGetters(o, { value: () => 2 }).value).toBe(2)
+  })
 })
