@@ -93,7 +93,7 @@ seconds; a client that waits that long is admitted), the IETF
 HTTP/1.1 429 Too Many Requests
 Retry-After: 1
 RateLimit-Policy: "POST /embed/multimodal";q=60;w=60
-RateLimit: "POST /embed/multimodal";r=0;t=10
+RateLimit: "POST /embed/multimodal";r=0;t=1
 Content-Type: application/json
 
 {"error":"rate_limited","policy":"POST /embed/multimodal","retryAfterSeconds":1}

@@ -88,7 +88,7 @@ describe.each(drivers)('rate limiting on $name', (driver) => {
     })
     expect(rateHeaders(refused)).toEqual({
       'ratelimit-policy': '"POST /embed/multimodal";q=60;w=60',
-      ratelimit: '"POST /embed/multimodal";r=0;t=60',
+      ratelimit: '"POST /embed/multimodal";r=0;t=1',
       'retry-after': '1',
     })
     const other = await post(server, '/embed/multimodal', '203.0.113.2')
@@ -211,7 +211,7 @@ describe('rate-limit headers are identical across frameworks', () => {
         status: 429,
         headers: {
           'ratelimit-policy': '"* /*";q=100;w=3600, "*";q=2;w=60',
-          ratelimit: '"* /*";r=96;t=144, "*";r=0;t=60',
+          ratelimit: '"* /*";r=96;t=36, "*";r=0;t=30',
           'retry-after': '30',
         },
       }),

@@ -62,9 +62,9 @@ function headerDocs(format: HeaderFormat | false): Record<string, unknown> {
       },
       RateLimit: {
         description:
-          'Current state per policy: "policy";r=<remaining requests>;t=<seconds until the quota is restored>.',
+          'Current state per policy: "policy";r=<remaining requests>;t=<seconds until more quota is available: the next token, 0 when full> (draft-10).',
         schema: { type: 'string' },
-        example: '"POST /embed/multimodal";r=9;t=6',
+        example: '"POST /embed/multimodal";r=9;t=1',
       },
       'Retry-After': retryAfter,
     }

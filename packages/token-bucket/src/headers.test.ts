@@ -1,7 +1,8 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { RateLimitDecision } from './decision.js'
-import { rateLimitHeaders } from './headers.js'
+import { additionalQuotaSeconds, rateLimitHeaders } from './headers.js'
+import { createRateLimiter } from './rate-limiter.js'
 
 function decision(over: Partial<RateLimitDecision>): RateLimitDecision {
   return {
@@ -37,11 +38,11 @@ describe('rateLimitHeaders', () => {
   it('ietf (default): Structured Fields lists of named policies', () => {
     expect(rateLimitHeaders(ok)).toEqual({
       'RateLimit-Policy': '"POST /embed/multimodal";q=60;w=60',
-      RateLimit: '"POST /embed/multimodal";r=9;t=6',
+      RateLimit: '"POST /embed/multimodal";r=9;t=1',
     })
     expect(rateLimitHeaders([denied, daily], { format: 'ietf' })).toEqual({
       'RateLimit-Policy': '"POST /embed/multimodal";q=60;w=60, "daily \\"quota\\"";q=1000;w=86400',
-      RateLimit: '"POST /embed/multimodal";r=0;t=10, "daily \\"quota\\"";r=500;t=80',
+      RateLimit: '"POST /embed/multimodal";r=0;t=1, "daily \\"quota\\"";r=500;t=6',
       'Retry-After': '2',
     })
   })
@@ -141,5 +142,55 @@ describe('rateLimitHeaders', () => {
 
   it('rejects an unknown format', () => {
     expect(() => rateLimitHeaders(ok, { format: 'draft-6' as never })).toThrow(/`format`.*"ietf"/)
+  })
+})
+
+describe("draft-10's t: seconds until additional quota", () => {
+  it('is the wait until the bucket holds one more whole token (a real limiter, its clock moved by hand)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 120 }),
+        fc.constantFrom(1000, 10_000, 60_000, 3_600_000),
+        fc.integer({ min: 1, max: 20 }),
+        fc.integer({ min: 1, max: 25 }),
+        fc.integer({ min: 0, max: 5000 }),
+        (limit, windowMs, burst, takes, pauseMs) => {
+          let now = 1_764_000_000_000
+          const limiter = createRateLimiter({
+            policies: { '*': { limit, window: windowMs, burst } },
+            clock: () => now,
+            logger: false,
+          })
+          for (let i = 0; i < takes; i++) limiter.consume('k', '*')
+          now += pauseMs
+          const d = limiter.peek('k', '*') as import('./decision.js').RateLimitDecision
+          const t = Number(/;t=(\d+)$/.exec(rateLimitHeaders(d).RateLimit as string)?.[1])
+          if (d.remaining >= burst) {
+            expect(t).toBe(0)
+            return
+          }
+          // A second before t the client has no more quota (t is a ceiling); after t seconds it has.
+          now += (t - 1) * 1000
+          if (t >= 2) expect((limiter.peek('k', '*') as typeof d).remaining).toBe(d.remaining)
+          now += 1000
+          expect((limiter.peek('k', '*') as typeof d).remaining).toBeGreaterThan(d.remaining)
+        },
+      ),
+    )
+  })
+
+  it('equals Retry-After on a refusal of cost 1, and is 0 for a full bucket', () => {
+    const limiter = createRateLimiter({
+      policies: { '*': { limit: 10, window: '1m', burst: 2 } },
+      clock: () => 1_764_000_000_000,
+      logger: false,
+    })
+    limiter.consume('k', '*')
+    limiter.consume('k', '*')
+    const refused = limiter.consume('k', '*') as import('./decision.js').RateLimitDecision
+    const headers = rateLimitHeaders(refused)
+    expect(headers['Retry-After']).toBe('6')
+    expect(headers.RateLimit).toBe('"*";r=0;t=6')
+    expect(additionalQuotaSeconds({ limit: 10, windowMs: 60_000, resetMs: 0 })).toBe(0)
   })
 })

@@ -5,7 +5,10 @@
  * - `ietf` (default): draft-ietf-httpapi-ratelimit-headers (-10/-11)
  *   Structured Fields lists, one named item per policy:
  *   `RateLimit-Policy: "POST /embed/multimodal";q=60;w=60` and
- *   `RateLimit: "POST /embed/multimodal";r=9;t=6`.
+ *   `RateLimit: "POST /embed/multimodal";r=9;t=1`. `t` is draft-10's: the
+ *   seconds until *additional* quota is made available — for a token bucket,
+ *   until its next whole token (0 when it is full), so on a refusal of cost 1
+ *   it equals `Retry-After` (-09 said "until the quota resets").
  * - `draft-7`: `RateLimit: limit=60, remaining=9, reset=6` and
  *   `RateLimit-Policy: 60;w=60` (the older combined field).
  * - `legacy`: `X-RateLimit-Limit`, `X-RateLimit-Remaining`,
@@ -99,6 +102,26 @@ export function windowSeconds(windowMs: number): number {
   return Math.max(1, Math.ceil(windowMs / 1000))
 }
 
+/**
+ * Draft-10's `t`: whole seconds (ceiling) until the policy's bucket holds one
+ * more whole token than now, or 0 when it is full. From the decision's own
+ * figures: `resetMs` is the wait until full, one token refills every
+ * `windowMs / limit` ms.
+ *
+ * @example
+ * // 60 per minute, 2.5 tokens short of full: the next whole token in 0.5 s
+ * additionalQuotaSeconds({ limit: 60, windowMs: 60_000, resetMs: 2500 }) // → 1
+ */
+export function additionalQuotaSeconds(d: Pick<RateLimitDecision, 'limit' | 'windowMs' | 'resetMs'>): number {
+  if (!(d.resetMs > 0) || !(d.windowMs > 0) || !(d.limit > 0)) return 0
+  const msPerToken = d.windowMs / d.limit
+  const missing = d.resetMs / msPerToken // tokens short of full, fractional
+  // The next whole token: the fractional part of `missing` refills first (a whole token when exact).
+  const fraction = missing - Math.floor(missing + 1e-9)
+  const waitMs = (fraction > 1e-9 ? fraction : 1) * msPerToken
+  return Math.max(1, Math.ceil(waitMs / 1000 - 1e-9))
+}
+
 /** Decisions that carry figures worth sending (not unlimited, not a blind store-failure verdict). */
 function informative(d: RateLimitDecision): boolean {
   return !d.unlimited && (d.degraded === false || d.degraded === 'fallback')
@@ -123,7 +146,7 @@ function mostRestrictive(list: readonly RateLimitDecision[]): RateLimitDecision 
  * const d = await limiter.consume(clientKey, 'POST /embed/multimodal')
  * rateLimitHeaders(d, { format: 'ietf' })
  * // → { 'RateLimit-Policy': '"POST /embed/multimodal";q=60;w=60',
- * //     'RateLimit': '"POST /embed/multimodal";r=9;t=6' }
+ * //     'RateLimit': '"POST /embed/multimodal";r=9;t=1' }
  */
 export function rateLimitHeaders(
   decisions: RateLimitDecision | readonly RateLimitDecision[],
@@ -140,7 +163,7 @@ export function rateLimitHeaders(
     if (informative(d)) {
       const p = policyItem(d)
       headers['RateLimit-Policy'] = p.item
-      headers.RateLimit = `${p.name};r=${d.remaining};t=${d.resetSeconds}`
+      headers.RateLimit = `${p.name};r=${d.remaining};t=${additionalQuotaSeconds(d)}`
     }
     if (!d.allowed && d.retryAfterSeconds >= 0) headers['Retry-After'] = String(d.retryAfterSeconds)
     return headers
@@ -150,7 +173,7 @@ export function rateLimitHeaders(
     if (format === 'ietf') {
       headers['RateLimit-Policy'] = shown.map((d) => policyItem(d).item).join(', ')
       headers.RateLimit = shown
-        .map((d) => `${policyItem(d).name};r=${d.remaining};t=${d.resetSeconds}`)
+        .map((d) => `${policyItem(d).name};r=${d.remaining};t=${additionalQuotaSeconds(d)}`)
         .join(', ')
     } else if (format === 'draft-7') {
       const d = mostRestrictive(shown)

@@ -13,6 +13,7 @@ export {
 export { NEVER_SECONDS, type RateLimitDecision } from './decision.js'
 export { describePolicies, type PolicyDocs } from './describe-policies.js'
 export {
+  additionalQuotaSeconds,
   HEADER_FORMATS,
   type HeaderFormat,
   type RateLimitHeadersOptions,

@@ -670,7 +670,7 @@ describe('check, handler and responseFor (the adapters’ side)', () => {
       body: { error: 'rate_limited', policy: 'POST /embed/multimodal', retryAfterSeconds: 30 },
       headers: {
         'RateLimit-Policy': '"*";q=100;w=3600, "POST /embed/multimodal";q=2;w=60',
-        RateLimit: '"*";r=97;t=108, "POST /embed/multimodal";r=0;t=60',
+        RateLimit: '"*";r=97;t=36, "POST /embed/multimodal";r=0;t=30',
         'Retry-After': '30',
       },
     })
