@@ -14,9 +14,9 @@ export default {
   testRunner: 'vitest',
   vitest: { configFile: 'vitest.mutation.config.ts', related: false },
   plugins: ['@stryker-mutator/vitest-runner'],
-  // CORTEX_MUTATE_ONLY (comma-separated globs) narrows a run, e.g. to one file.
+  // CORTEX_MUTATE_ONLY (globs separated by spaces) narrows a run, e.g. to one file.
   mutate: [
-    ...(process.env.CORTEX_MUTATE_ONLY?.split(',') ?? [`packages/${pkg}/src/**/*.ts`]),
+    ...(process.env.CORTEX_MUTATE_ONLY?.trim().split(/\s+/) ?? [`packages/${pkg}/src/**/*.ts`]),
     `!packages/${pkg}/src/**/*.test.ts`,
     // Re-exports only, and test support that ships nowhere.
     `!packages/${pkg}/src/index.ts`,
