@@ -323,6 +323,27 @@ function checkAlerting(value: unknown, where: string): AlertingDefaults {
   return out
 }
 
+/** What every kind of objective shares: its identity, and what its alerting resolves against. */
+interface ObjectiveScope {
+  name: string
+  route: string
+  method: string | undefined
+  path: string | undefined
+  description: string | undefined
+  /** The objective's own `alerting` input, resolved last (after its kind's fields) over `defaults`. */
+  alerting: unknown
+  window: string
+  defaults: AlertingDefaults
+  /** `objective "<name>"`: where every error about it points. */
+  where: string
+}
+
+/** The fields that differ between latency and availability objectives. */
+type ObjectiveKindFields = Pick<
+  Objective,
+  'kind' | 'target' | 'percentile' | 'thresholdMs' | 'errorStatusCodes' | 'k6Threshold'
+>
+
 function resolveObjective(
   value: unknown,
   index: number,
@@ -354,78 +375,86 @@ function resolveObjective(
   if (o.description !== undefined && typeof o.description !== 'string') {
     throw new CortexConfigError('description', o.description, 'a string', where)
   }
-  let kind: 'latency' | 'availability'
-  let percentile: number | undefined
-  let thresholdMs: number | undefined
-  let target: number
-  let errorStatusCodes: string[] = ['5xx']
-  if (o.latency !== undefined || o.threshold !== undefined) {
-    let rawPercentile: unknown
-    let rawThreshold: unknown
-    let field = 'latency'
-    if (o.threshold !== undefined) {
-      field = 'threshold'
-      const parsed = typeof o.threshold === 'string' ? parseK6Threshold(o.threshold) : undefined
-      if (parsed === undefined) {
-        throw new CortexConfigError(
-          'threshold',
-          o.threshold,
-          "a k6 threshold such as 'p(95)<200' or 'rate<0.005'",
-          where,
-        )
-      }
-      if (parsed.kind === 'availability') {
-        return resolveAvailability(
-          name,
-          o.route as string,
-          method,
-          path,
-          parsed.errorRate,
-          undefined,
-          ['5xx'],
-          o,
-          window,
-          defaults,
-          where,
-          'threshold',
-        )
-      }
-      rawPercentile = parsed.percentile
-      rawThreshold = parsed.thresholdMs
-    } else {
-      const latency = checkObject(o.latency, 'latency', where)
-      checkKnownKeys(latency, ['percentile', 'thresholdMs'], where)
-      rawPercentile = latency.percentile
-      rawThreshold = latency.thresholdMs
-    }
-    kind = 'latency'
-    percentile = checkPercentile(
-      rawPercentile,
-      field === 'latency' ? 'latency.percentile' : 'threshold',
-      where,
-    )
-    thresholdMs = checkNumber(rawThreshold, field === 'latency' ? 'latency.thresholdMs' : 'threshold', {
-      min: 0,
-      exclusiveMin: true,
-      where,
-    })
-    target = percentile / 100
-    return finish({
-      name,
-      route: o.route as string,
-      method,
-      path,
-      kind,
-      target,
-      percentile,
-      thresholdMs,
-      errorStatusCodes: [],
-      k6Threshold: formatLatencyThreshold(percentile, thresholdMs),
-      description: o.description as string | undefined,
-      alerting: resolveAlerting(o.alerting, window, defaults, where),
+  const scope: ObjectiveScope = {
+    name,
+    route: o.route as string,
+    method,
+    path,
+    description: o.description as string | undefined,
+    alerting: o.alerting,
+    window,
+    defaults,
+    where,
+  }
+  if (o.threshold !== undefined) return thresholdObjective(scope, o.threshold)
+  if (o.latency !== undefined) {
+    const latency = checkObject(o.latency, 'latency', where)
+    checkKnownKeys(latency, ['percentile', 'thresholdMs'], where)
+    return latencyObjective(scope, {
+      percentile: latency.percentile,
+      thresholdMs: latency.thresholdMs,
+      percentileOption: 'latency.percentile',
+      thresholdOption: 'latency.thresholdMs',
     })
   }
-  const availability = checkObject(o.availability, 'availability', where)
+  return availabilityObjective(scope, o.availability)
+}
+
+/** k6 syntax: `'p(95)<200'` is a latency objective, `'rate<0.005'` an availability one on 5xx. */
+function thresholdObjective(scope: ObjectiveScope, threshold: unknown): Objective {
+  const parsed = typeof threshold === 'string' ? parseK6Threshold(threshold) : undefined
+  if (parsed === undefined) {
+    throw new CortexConfigError(
+      'threshold',
+      threshold,
+      "a k6 threshold such as 'p(95)<200' or 'rate<0.005'",
+      scope.where,
+    )
+  }
+  if (parsed.kind === 'availability') {
+    return availabilityTarget(scope, {
+      errorRate: parsed.errorRate,
+      target: undefined,
+      errorStatusCodes: ['5xx'],
+      errorRateOption: 'threshold',
+    })
+  }
+  return latencyObjective(scope, {
+    percentile: parsed.percentile,
+    thresholdMs: parsed.thresholdMs,
+    percentileOption: 'threshold',
+    thresholdOption: 'threshold',
+  })
+}
+
+/** A latency promise as given, and the options its errors name. */
+interface LatencyFields {
+  percentile: unknown
+  thresholdMs: unknown
+  percentileOption: string
+  thresholdOption: string
+}
+
+function latencyObjective(scope: ObjectiveScope, fields: LatencyFields): Objective {
+  const percentile = checkPercentile(fields.percentile, fields.percentileOption, scope.where)
+  const thresholdMs = checkNumber(fields.thresholdMs, fields.thresholdOption, {
+    min: 0,
+    exclusiveMin: true,
+    where: scope.where,
+  })
+  return finish(scope, {
+    kind: 'latency',
+    target: percentile / 100,
+    percentile,
+    thresholdMs,
+    errorStatusCodes: [],
+    k6Threshold: formatLatencyThreshold(percentile, thresholdMs),
+  })
+}
+
+function availabilityObjective(scope: ObjectiveScope, value: unknown): Objective {
+  const { where } = scope
+  const availability = checkObject(value, 'availability', where)
   checkKnownKeys(availability, ['errorRate', 'target', 'errorStatusCodes'], where)
   if ((availability.errorRate === undefined) === (availability.target === undefined)) {
     throw new CortexConfigError(
@@ -435,38 +464,29 @@ function resolveObjective(
       where,
     )
   }
-  if (availability.errorStatusCodes !== undefined)
-    errorStatusCodes = checkStatusPatterns(availability.errorStatusCodes, where)
-  return resolveAvailability(
-    name,
-    o.route as string,
-    method,
-    path,
-    availability.errorRate,
-    availability.target,
+  const errorStatusCodes =
+    availability.errorStatusCodes === undefined
+      ? ['5xx']
+      : checkStatusPatterns(availability.errorStatusCodes, where)
+  return availabilityTarget(scope, {
+    errorRate: availability.errorRate,
+    target: availability.target,
     errorStatusCodes,
-    o,
-    window,
-    defaults,
-    where,
-    'availability.errorRate',
-  )
+    errorRateOption: 'availability.errorRate',
+  })
 }
 
-function resolveAvailability(
-  name: string,
-  route: string,
-  method: string | undefined,
-  path: string | undefined,
-  errorRate: unknown,
-  targetInput: unknown,
-  errorStatusCodes: string[],
-  o: Record<string, unknown>,
-  window: string,
-  defaults: AlertingDefaults,
-  where: string,
-  field: string,
-): Objective {
+/** An availability promise as given (`errorRate` or `target`), and the option an `errorRate` error names. */
+interface AvailabilityFields {
+  errorRate: unknown
+  target: unknown
+  errorStatusCodes: string[]
+  errorRateOption: string
+}
+
+function availabilityTarget(scope: ObjectiveScope, fields: AvailabilityFields): Objective {
+  const { where } = scope
+  const { errorRate, target: targetInput, errorRateOption: field } = fields
   let rate: number
   if (targetInput !== undefined) {
     const target = checkNumber(targetInput, 'availability.target', {
@@ -482,26 +502,32 @@ function resolveAvailability(
     rate = checkNumber(errorRate, field, { min: 0, max: 1, exclusiveMin: true, where })
     if (rate >= 1) throw new CortexConfigError(field, errorRate, 'an error rate in (0, 1) exclusive', where)
   }
-  const target = targetInput !== undefined ? (targetInput as number) : 1 - rate
-  return finish({
-    name,
-    route,
-    method,
-    path,
+  return finish(scope, {
     kind: 'availability',
-    target,
+    target: targetInput !== undefined ? (targetInput as number) : 1 - rate,
     percentile: undefined,
     thresholdMs: undefined,
-    errorStatusCodes,
+    errorStatusCodes: fields.errorStatusCodes,
     k6Threshold: formatRateThreshold(targetInput !== undefined ? Number(rate.toPrecision(12)) : rate),
-    description: o.description as string | undefined,
-    alerting: resolveAlerting(o.alerting, window, defaults, where),
   })
 }
 
-function finish(objective: Objective): Objective {
-  Object.freeze(objective.errorStatusCodes)
-  return Object.freeze(objective)
+/** Lays the objective out (one field order for every kind), resolves its alerting and freezes it. */
+function finish(scope: ObjectiveScope, fields: ObjectiveKindFields): Objective {
+  return Object.freeze({
+    name: scope.name,
+    route: scope.route,
+    method: scope.method,
+    path: scope.path,
+    kind: fields.kind,
+    target: fields.target,
+    percentile: fields.percentile,
+    thresholdMs: fields.thresholdMs,
+    errorStatusCodes: Object.freeze(fields.errorStatusCodes),
+    k6Threshold: fields.k6Threshold,
+    description: scope.description,
+    alerting: resolveAlerting(scope.alerting, scope.window, scope.defaults, scope.where),
+  })
 }
 
 function resolveAlerting(
