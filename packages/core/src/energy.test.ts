@@ -412,3 +412,103 @@ describe('units, carbon and SCI', () => {
     expect(configError(() => sci({ energyKWh: -1, intensityGPerKWh: 475 })).option).toBe('energyKWh')
   })
 })
+
+/** The message of the CortexConfigError `fn` throws. */
+function configMessage(fn: () => unknown): string {
+  try {
+    fn()
+  } catch (err) {
+    expect(isCortexError(err, 'ERR_CORTEX_CONFIG')).toBe(true)
+    return (err as Error).message
+  }
+  throw new Error('accepted')
+}
+
+describe('energy configuration errors', () => {
+  it('name the option, the function and what is allowed', () => {
+    const cases: [() => unknown, string][] = [
+      [() => teadsWatts(0.5, -1), 'Invalid `tdpWatts` in teadsWatts: expected a finite number >= 0, got -1'],
+      [() => linearWatts(0.5, -1), 'Invalid `tdpWatts` in linearWatts:'],
+      [() => cubicWatts(0.5, -1), 'Invalid `tdpWatts` in cubicWatts:'],
+      [() => processLinearWatts(1, 1, 1, -1), 'Invalid `tdpWatts` in processLinearWatts:'],
+      [() => cpuPowerWatts('process-linear', 0.5, -1), 'Invalid `tdpWatts` in cpuPowerWatts:'],
+      [() => cpuPowerWatts('teads', 0.5, 100, { maxWatts: -1 }), 'Invalid `maxWatts` in cpuPowerWatts:'],
+      [
+        () => cpuPowerWatts('watt' as CpuPowerModel, 0.5, 100),
+        'Invalid `model` in cpuPowerWatts: expected one of',
+      ],
+      [() => cpuLoad(1, 1, 0), 'Invalid `cores` in cpuLoad: expected a finite number >= 1, got 0'],
+      [() => linearWatts(0.5, 100, null as never), 'Invalid `options` in linearWatts: expected an object'],
+      [
+        () => linearWatts(0.5, 100, { maxWatts: -1 }),
+        'Invalid `maxWatts` in linearWatts: expected a finite number >= 0',
+      ],
+      [
+        () => linearWatts(0.5, 100, { idleWatts: 50, maxWatts: 40 }),
+        'Invalid `maxWatts` in linearWatts: expected a number >= idleWatts (50), got 40',
+      ],
+      [() => ramPowerWatts(null as never), 'Invalid `options` in ramPowerWatts: expected an object'],
+      [
+        () => ramPowerWatts({ totalBytes: 1, mode: 'x' as never }),
+        'Invalid `mode` in ramPowerWatts: expected one of "dimm", "per-gb"',
+      ],
+      [() => sci(null as never), 'Invalid `input` in sci: expected an object'],
+      [
+        () => sci({ energyKWh: 1, intensityGPerKWh: -1 }),
+        'Invalid `intensityGPerKWh` in sci: expected a finite number >= 0',
+      ],
+      [
+        () => sci({ energyKWh: 1, intensityGPerKWh: 1, embodiedGrams: -1 }),
+        'Invalid `embodiedGrams` in sci: expected a finite number >= 0',
+      ],
+    ]
+    for (const [fn, message] of cases) expect(configMessage(fn)).toContain(message)
+  })
+
+  it('accept the edge values: maxWatts equal to idleWatts, idle defaulting to a fraction of maxWatts', () => {
+    expect(linearWatts(0.5, 100, { idleWatts: 40, maxWatts: 40 })).toBe(40)
+    expect(linearWatts(0, 100, { maxWatts: 50 })).toBeCloseTo(LINEAR_IDLE_FRACTION * 50, 12)
+    expect(linearWatts(1, 100, { maxWatts: 0 })).toBe(0)
+  })
+})
+
+describe('edge values of the energy arithmetic', () => {
+  it('counterDelta: a wrap needs a positive range that the previous reading fits in', () => {
+    expect(counterDelta(90, 10, 100)).toBe(21) // 90 → 100, then 0 → 10
+    expect(counterDelta(100, 10, 100)).toBe(11)
+    expect(counterDelta(101, 10, 100)).toBe(0)
+    expect(counterDelta(90, 10, 0)).toBe(0)
+  })
+
+  it('power integration ignores negative watts and non-finite times after the first reading', () => {
+    const meter = createPowerIntegrator()
+    meter.add(0, 10)
+    expect(meter.add(1_000, -5)).toBe(0)
+    expect(meter.add(Number.POSITIVE_INFINITY, 10)).toBe(0)
+    expect(meter.add(1_000, Number.NaN)).toBe(0)
+    expect(meter.add(1_000, 10)).toBe(10)
+  })
+
+  it('the Teads curve is exact at its knots and linear between them', () => {
+    expect(teadsWatts(0.1, 100)).toBeCloseTo(32, 12)
+    expect(teadsWatts(0.3, 100)).toBeCloseTo(53.5, 12) // halfway from 10% (32) to 50% (75)
+    expect(teadsWatts(1, 100)).toBeCloseTo(102, 12)
+    expect(teadsWatts(0, 100)).toBeCloseTo(12, 12)
+  })
+
+  it('cpuLoad and co2Grams are 0 for zero wall time, zero energy or zero intensity', () => {
+    expect(cpuLoad(1, 0, 1)).toBe(0)
+    expect(co2Grams(0, 475)).toBe(0)
+    expect(co2Grams(3_600_000, 0)).toBe(0)
+    expect(co2Grams(3_600_000, 475)).toBeCloseTo(475, 9)
+  })
+
+  it('ramPowerWatts estimates DIMMs as codecarbon does at the size boundaries (5 W each, tiered past 4)', () => {
+    const GB = 1024 ** 3
+    expect(ramPowerWatts({ totalBytes: 2 * GB })).toBe(10) // 1 DIMM, 10 W floor
+    expect(ramPowerWatts({ totalBytes: 17 * GB })).toBe(20) // 4 DIMMs
+    expect(ramPowerWatts({ totalBytes: 65 * GB })).toBe(38) // 8 DIMMs: 4 × 5 + 4 × 4.5
+    expect(ramPowerWatts({ totalBytes: 129 * GB })).toBe(42) // 9 × 16 GB
+    expect(ramPowerWatts({ totalBytes: 256 * GB })).toBe(38) // 8 × 32 GB, not 16 × 16 GB
+  })
+})
