@@ -405,3 +405,68 @@ describe('WindowedCounter', () => {
     configError(() => new WindowedCounter({ slot: '1s', horizon: '1h', size: 3 } as never), 'size')
   })
 })
+
+describe('configuration errors', () => {
+  /** The message of the CortexConfigError `fn` throws. */
+  function configMessage(fn: () => unknown): string {
+    try {
+      fn()
+    } catch (err) {
+      expect(isCortexError(err, 'ERR_CORTEX_CONFIG')).toBe(true)
+      return (err as Error).message
+    }
+    throw new Error('accepted')
+  }
+  const tier = { severity: 'page', longWindow: '1h', shortWindow: '5m', budgetConsumed: 0.02 } as const
+
+  it('name the option, where it was given and what is allowed', () => {
+    const cases: [() => unknown, string][] = [
+      [
+        () => errorBudget({ objective: 1, good: 1, total: 1 }),
+        'Invalid `objective` in errorBudget: expected a ratio in (0, 1) exclusive, such as 0.999, got 1',
+      ],
+      [() => errorBudget(null as never), 'Invalid `input` in errorBudget: expected an object'],
+      [() => burnRate(0.1, 0), 'Invalid `objective` in burnRate:'],
+      [
+        () => evaluateBurnRateAlerts({ objective: 2, table: [], errorRatioFor: () => 0 }),
+        'Invalid `objective` in evaluateBurnRateAlerts:',
+      ],
+      [() => burnRateAlertTable('soon'), 'Invalid `period` in burnRateAlertTable:'],
+      [
+        () => burnRateAlertTable('30d', {} as never),
+        'Invalid `tiers` in burnRateAlertTable: expected an array of tiers',
+      ],
+      [
+        () => burnRateAlertTable('30d', [null as never]),
+        'Invalid `tiers[0]` in burnRateAlertTable: expected an object',
+      ],
+      [
+        () => burnRateAlertTable('30d', [tier, { ...tier, longWindow: 'x' }]),
+        'Invalid `longWindow` in burn-rate tier 1:',
+      ],
+      [
+        () => burnRateAlertTable('30d', [{ ...tier, shortWindow: 'x' }]),
+        'Invalid `shortWindow` in burn-rate tier 0:',
+      ],
+      [
+        () => burnRateAlertTable('1d', [{ ...tier, longWindow: '2d' }]),
+        'Invalid `longWindow` in burn-rate tier 0: expected a window no longer than the period (86400000 ms), got "2d"',
+      ],
+      [
+        () => burnRateAlertTable('1d', [{ ...tier, shortWindow: '2h' }]),
+        'Invalid `shortWindow` in burn-rate tier 0: expected a window shorter than longWindow (3600000 ms), got "2h"',
+      ],
+      [() => new WindowedCounter(null as never), 'Invalid `options` in WindowedCounter: expected an object'],
+      [
+        () => new WindowedCounter({ slot: 1, horizon: 1_000_001 }),
+        'Invalid `slot` in WindowedCounter: expected a slot of at least 2 ms (horizon / 1000000 slots), got 1',
+      ],
+    ]
+    for (const [fn, message] of cases) expect(configMessage(fn)).toContain(message)
+  })
+
+  it('accept the edges: a long window equal to the period, exactly the most slots allowed', () => {
+    expect(burnRateAlertTable('1h', [tier])[0]?.factor).toBeCloseTo(0.02, 12)
+    expect(new WindowedCounter({ slot: 1, horizon: 1_000_000 }).slotCount).toBe(1_000_000)
+  })
+})
