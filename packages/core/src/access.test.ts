@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
-import { accessGuard, checkAccess, checkAccessRule, isInternalAddress } from './access.js'
+import { accessGuard, checkAccess, checkAccessRule, isInternalAddress, isLoopbackAddress } from './access.js'
 import { isCortexError } from './errors.js'
 
 describe('isInternalAddress', () => {
@@ -163,5 +163,95 @@ describe('checkAccessRule', () => {
         expect((err as Error).message).toContain('`allow`')
       }
     }
+  })
+})
+
+describe('address parsing is strict (a lax parser would call these internal)', () => {
+  it.each([
+    '10.0.0.1x',
+    'x10.0.0.1',
+    '10.0.0.1.5',
+    '10.0.0',
+    'fc00::1:',
+    'fc00:1:2:3:4:5:6:7:8',
+    'fc00::g',
+    'fc00::12345',
+    'fc00:1:2:3:4:5:6',
+    'fc00::1:2:3:4:5:6:7',
+    'fc00::1::2',
+    // Not IPv4-mapped: only ::ffff:0:0/96 is.
+    '0:0:0:0:1:ffff:a00:1',
+    '0:0:0:1:0:ffff:a00:1',
+    '0:0:1:0:0:ffff:a00:1',
+    '0:1:0:0:0:ffff:a00:1',
+    '1:0:0:0:0:ffff:a00:1',
+    '::fffe:a00:1',
+  ])('%s is not internal', (address) => {
+    expect(isInternalAddress(address)).toBe(false)
+  })
+
+  it('keeps a zone and brackets apart from the address', () => {
+    expect(isInternalAddress('[fe80::1%eth0]')).toBe(true)
+    expect(isInternalAddress('[10.0.0.1]')).toBe(true)
+    expect(isInternalAddress('::ffff:10.0.0.1')).toBe(true)
+  })
+
+  it('isLoopbackAddress: 127/8, ::1 and ::ffff:127.x only', () => {
+    for (const a of ['127.0.0.1', '127.9.9.9', '::1', '[::1]', '::ffff:127.0.0.1', '::1%lo'])
+      expect(isLoopbackAddress(a)).toBe(true)
+    for (const a of ['10.0.0.1', '::ffff:10.0.0.1', '::2', 'fe80::1', '', undefined, '127.0.0.1x', '1::1'])
+      expect(isLoopbackAddress(a)).toBe(false)
+  })
+})
+
+describe('bearer tokens', () => {
+  it('compare every character, and the header must be exactly "Bearer <token>"', () => {
+    const rule = { bearerToken: 's3cret' }
+    for (const authorization of [
+      'Bearer s3creX',
+      'Bearer S3CRET',
+      'xBearer s3cret',
+      'Bearer s3cret extra',
+      'Token Bearer s3cret',
+    ]) {
+      expect(checkAccess(rule, { clientAddress: '127.0.0.1', authorization }).allowed).toBe(false)
+    }
+    expect(checkAccess(rule, { clientAddress: '127.0.0.1', authorization: ' BEARER s3cret' }).allowed).toBe(
+      true,
+    )
+  })
+
+  it('refusals carry a JSON body and content type', () => {
+    const unauthorized = checkAccess({ bearerToken: 't' }, { clientAddress: '127.0.0.1' })
+    expect(unauthorized).toEqual({
+      allowed: false,
+      status: 401,
+      headers: { 'content-type': 'application/json; charset=utf-8', 'www-authenticate': 'Bearer' },
+      body: { error: 'unauthorized', message: 'A valid bearer token is required.' },
+    })
+    const forbidden = checkAccess('private', { clientAddress: '8.8.8.8' })
+    expect(forbidden).toEqual({
+      allowed: false,
+      status: 403,
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      body: {
+        error: 'forbidden',
+        message: 'This endpoint is internal: only loopback and private addresses may read it.',
+      },
+    })
+  })
+})
+
+describe('checkAccessRule values', () => {
+  it('returns each named rule and the predicate itself; refuses an object with other keys, saying what is allowed', () => {
+    expect(checkAccessRule('internal')).toBe('internal')
+    expect(checkAccessRule('private')).toBe('private')
+    expect(checkAccessRule('any')).toBe('any')
+    const predicate = () => true
+    expect(checkAccessRule(predicate)).toBe(predicate)
+    expect(() => checkAccessRule({ bearerToken: 't', extra: 1 }, 'allow', 'energyHandler')).toThrow(
+      'Invalid `allow` in energyHandler: expected "internal" (loopback only), "private", "any", a function (clientAddress) => boolean, or { bearerToken: "<non-empty string>" }',
+    )
+    expect(() => checkAccessRule(7)).toThrow('Invalid `allow`')
   })
 })
