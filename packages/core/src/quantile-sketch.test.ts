@@ -367,6 +367,17 @@ describe('QuantileSketch', () => {
     expect(sketch.count).toBe(0)
   })
 
+  it('reset clears the counts themselves, and clone copies them (not only the totals)', () => {
+    const sketch = recordAll(new QuantileSketch(), [1, 2, 3])
+    const copy = sketch.clone()
+    expect([...copy.cumulativeCounts([1.5, 2.5, 10])]).toEqual([1, 2, 3])
+    expect(copy.quantile(0.5)).toBeCloseTo(2, 1)
+    sketch.reset()
+    recordAll(sketch, [1000, 1000, 1000])
+    expect([...sketch.cumulativeCounts([1.5, 2.5, 10, 2000])]).toEqual([0, 0, 0, 3])
+    expect(sketch.quantile(0.01)).toBeCloseTo(1000, -1)
+  })
+
   it('rejects bad options with CortexConfigError naming the option', () => {
     const bad: Array<[unknown, string]> = [
       [{ relativeAccuracy: 0 }, 'relativeAccuracy'],
@@ -404,5 +415,17 @@ describe('QuantileSketch', () => {
     expect(() => base.merge(new QuantileSketch({ minValue: 1 }))).toThrow(CortexConfigError)
     expect(() => base.merge(new QuantileSketch({ maxValue: 1e6 }))).toThrow(CortexConfigError)
     expect(() => base.cumulativeCounts([1, 2], new Float64Array(1))).toThrow(CortexConfigError)
+    expect(() => base.merge(new QuantileSketch({ relativeAccuracy: 0.02 }))).toThrow(
+      'Invalid `relativeAccuracy` in QuantileSketch.merge: expected the same relativeAccuracy as this sketch (0.01), got 0.02',
+    )
+    expect(() => base.merge(new QuantileSketch({ minValue: 1 }))).toThrow(
+      /^Invalid `minValue` in QuantileSketch\.merge: expected the same minValue as this sketch \(/,
+    )
+    expect(() => base.merge(new QuantileSketch({ maxValue: 1e6 }))).toThrow(
+      'Invalid `maxValue` in QuantileSketch.merge: expected the same maxValue as this sketch (1000000000), got 1000000',
+    )
+    expect(() => base.cumulativeCounts([1, 2], new Float64Array(1))).toThrow(
+      'Invalid `out` in QuantileSketch.cumulativeCounts: expected a Float64Array of length >= 2 (one per upper bound), got "a Float64Array of length 1"',
+    )
   })
 })
