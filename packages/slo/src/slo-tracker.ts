@@ -10,8 +10,10 @@
  * the route table (`route-table.ts`), the histogram buckets
  * (`histogram-buckets.ts`), the objective windows (`objective-windows.ts`),
  * the alerts (`slo-alerts.ts`), the report (`slo-report.ts`) and the metrics
- * (`slo-tracker-metrics.ts`). `record` reads its own fields only: the parts'
- * maps and arrays are referenced from the tracker, not reached through them.
+ * (`slo-tracker-metrics.ts`). On a known route and status `record` reads
+ * the tracker's own fields only (the parts' maps and arrays are referenced
+ * from here, not reached through the parts); it calls into the route table
+ * for a new route or status code, and into the windows when a slot ends.
  */
 import type { PromRegistryLike } from '@cortex/core'
 import { defineSlos, type SloConfig, type SloDefinitions } from './define-slos.js'
