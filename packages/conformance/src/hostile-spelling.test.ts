@@ -10,11 +10,11 @@
  */
 
 import { createRequire } from 'node:module'
-import { connect } from 'node:net'
 import { pathOf } from '@cortex/core'
 import { createRateLimiter } from '@cortex/token-bucket'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
+import { raw } from '../../../test-support/raw-request.js'
 import { drivers, type RunningServer } from './index.js'
 
 const LIMIT = 5
@@ -60,40 +60,6 @@ const SPELLINGS = [
   '/embed/multimodal%20',
   '/embed/multimodal%3F',
 ]
-
-interface RawResponse {
-  status: number
-  headers: Record<string, string>
-}
-
-/** Sends one request with `target` exactly as written, on its own connection. */
-function raw(url: string, target: string): Promise<RawResponse> {
-  const { hostname, port } = new URL(url)
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), hostname, () => {
-      socket.write(
-        `POST ${target} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`,
-      )
-    })
-    let text = ''
-    socket.setEncoding('latin1')
-    socket.on('data', (chunk: string) => {
-      text += chunk
-    })
-    socket.on('error', reject)
-    socket.setTimeout(5000, () => socket.destroy(new Error(`no answer to ${target}`)))
-    socket.on('close', () => {
-      const [head = ''] = text.split('\r\n\r\n')
-      const [statusLine = '', ...lines] = head.split('\r\n')
-      const headers: Record<string, string> = {}
-      for (const line of lines) {
-        const colon = line.indexOf(':')
-        if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
-      }
-      resolve({ status: Number(statusLine.split(' ')[1]), headers })
-    })
-  })
-}
 
 async function startCounting(driver: (typeof drivers)[number]) {
   const runs = { embed: 0 }

@@ -7,9 +7,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { connect } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { raw } from '../../../test-support/raw-request.js'
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 const packageDir = here('..')
@@ -95,26 +95,6 @@ function startServer(binary: string, args: string[], children: ChildProcess[]): 
   })
 }
 
-/** One request with `target` exactly as written (fetch would normalise it), on its own connection. */
-function raw(url: string, target: string): Promise<number> {
-  const { hostname, port } = new URL(url)
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), hostname, () => {
-      socket.write(
-        `POST ${target} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`,
-      )
-    })
-    let text = ''
-    socket.setEncoding('latin1')
-    socket.on('data', (chunk: string) => {
-      text += chunk
-    })
-    socket.on('error', reject)
-    socket.setTimeout(5000, () => socket.destroy(new Error(`no answer to ${target}`)))
-    socket.on('close', () => resolve(Number(text.split('\r\n', 1)[0]?.split(' ')[1])))
-  })
-}
-
 describe.each(runtimes)('@cortex/hono on $name', ({ name, binary, args }) => {
   const available = built && existsSync(binary)
   const children: ChildProcess[] = []
@@ -164,7 +144,7 @@ describe.each(runtimes)('@cortex/hono on $name', ({ name, binary, args }) => {
     // The budget is spent: no spelling of the route reaches the handler again (each is refused,
     // answered 404, or rejected by the runtime's parser).
     const reached: string[] = []
-    for (const target of SPELLINGS) if ((await raw(url, target)) === 200) reached.push(target)
+    for (const target of SPELLINGS) if ((await raw(url, target)).status === 200) reached.push(target)
     expect(reached).toEqual([])
   })
 
