@@ -67,6 +67,14 @@ export interface TokenBucket {
   take(state: number, now: number, cost?: number, out?: TokenBucketDecision): TokenBucketDecision
   /** Tokens available at `now` for a key in `state`, in [0, burst]. */
   tokensAt(state: number, now: number): number
+  /**
+   * Charges `cost` tokens unconditionally and returns the new state: a
+   * positive cost may take the bucket below zero (a debt the next request
+   * waits for, `tokensAt` reads 0 until it is repaid), a negative cost gives
+   * tokens back, never past full. For settling a cost after the fact; `take`
+   * decides admissions. Non-finite input leaves the state as it is.
+   */
+  charge(state: number, now: number, cost: number): number
 }
 
 /**
@@ -173,5 +181,12 @@ export function createTokenBucket(params: TokenBucketParams): TokenBucket {
     return w
   }
 
-  return { burst, msPerToken, tokensPerMs, take, tokensAt }
+  function charge(state: number, now: number, cost: number): number {
+    if (!Number.isFinite(now) || !Number.isFinite(cost) || Number.isNaN(state)) return state
+    const base = Math.max(state, now)
+    const next = base + cost * msPerToken
+    return next > now ? next : now
+  }
+
+  return { burst, msPerToken, tokensPerMs, take, tokensAt, charge }
 }
