@@ -7,7 +7,7 @@
  * over several limits can build one per limit and pick.
  */
 import { NEVER, type TokenBucketDecision } from '@cortex/core'
-import type { Runtime } from './policy-runtime.js'
+import type { LimitRuntime, Runtime } from './policy-runtime.js'
 import type { StoreDecision } from './store.js'
 
 /** Returned as `retryAfterSeconds` when the cost exceeds the burst: no wait admits it. */
@@ -50,6 +50,43 @@ export interface RateLimitDecision {
    * fallback store's figures).
    */
   degraded: false | 'allow' | 'deny' | 'fallback'
+  /**
+   * A list policy's limits, in the order configured, each with its own
+   * figures; the decision's own figures are those of its `binding` limit.
+   * Undefined for a single-rate policy, and when no store answered.
+   */
+  limits?: readonly LimitDecision[]
+  /**
+   * The limit of a list policy whose figures the decision carries: when
+   * refused, the one that refused with the longest wait (so `retryAfterSeconds`
+   * is the wait until every limit admits the same cost); when admitted, the
+   * one with the smallest share of its burst left.
+   */
+  binding?: string
+}
+
+/** One limit's part of a list policy's decision. */
+export interface LimitDecision {
+  /** The limit's name, unique within its policy. */
+  name: string
+  /** What it counts (`requests`, `tokens`, …). */
+  unit: string
+  /** This limit alone would admit the request's cost (the request is admitted only when every limit does). */
+  allowed: boolean
+  /** Units per window (after `setRateScale`). */
+  limit: number
+  /** Whole units left now (after this request's charge when it was admitted). */
+  remaining: number
+  /** The cost this request asked of this limit. */
+  cost: number
+  /** 0 when this limit admits; else the ceiling of its exact wait, -1 when the cost exceeds its burst. */
+  retryAfterSeconds: number
+  retryAfterMs: number
+  /** Seconds until this limit's bucket is full again (ceiling). */
+  resetSeconds: number
+  resetMs: number
+  windowMs: number
+  burst: number
 }
 
 /** `consume` takes; `throttle` takes from a delay bucket; `peek` reads (the store sees cost 0). */
@@ -193,4 +230,107 @@ export function blindDecision(
 /** A cost above the policy's burst (or not a cost at all): refused, and no wait ever admits it. */
 export function inadmissibleDecision(rt: Runtime, cost: number): RateLimitDecision {
   return limitedDecision(rt, false, 0, 0, NEVER, cost, 0, false)
+}
+
+/** The figures of one limit of a list policy from its state before the decision. */
+function limitFigures(
+  l: LimitRuntime,
+  state: number,
+  now: number,
+  cost: number,
+  charged: boolean,
+): LimitDecision {
+  const bucket = l.bucket
+  const own = bucket.take(state, now, cost)
+  const remaining = charged ? own.remaining : bucket.tokensAt(state, now)
+  const resetMs = charged ? own.resetAfterMs : state > now ? state - now : 0
+  const retryAfterMs = own.allowed ? 0 : own.retryAfterMs
+  return {
+    name: l.name,
+    unit: l.unit,
+    allowed: own.allowed,
+    limit: l.limit,
+    remaining: Math.floor(remaining + 1e-9),
+    cost,
+    retryAfterSeconds: own.allowed
+      ? 0
+      : retryAfterMs === NEVER
+        ? NEVER_SECONDS
+        : Math.ceil(retryAfterMs / 1000),
+    retryAfterMs,
+    resetSeconds: Math.ceil(resetMs / 1000),
+    resetMs,
+    windowMs: l.description.windowMs,
+    burst: bucket.burst,
+  }
+}
+
+/** True when limit `a` binds more than `b` (see `RateLimitDecision.binding`). */
+function bindsMore(a: LimitDecision, b: LimitDecision, allowed: boolean): boolean {
+  if (!allowed && a.allowed !== b.allowed) return !a.allowed
+  if (allowed || a.allowed) return a.remaining / a.burst < b.remaining / b.burst
+  if (b.retryAfterMs === NEVER) return false
+  return a.retryAfterMs === NEVER || a.retryAfterMs > b.retryAfterMs
+}
+
+/** Index of the limit that binds; the first configured among equals. */
+function bindingIndex(limits: readonly LimitDecision[], allowed: boolean): number {
+  let best = 0
+  for (let i = 1; i < limits.length; i++) {
+    if (bindsMore(limits[i] as LimitDecision, limits[best] as LimitDecision, allowed)) best = i
+  }
+  return best
+}
+
+/**
+ * A list policy's decision from the limits' states before it (as a store
+ * read them at `now`), the store's verdict, and the mode: every limit's
+ * figures from `@cortex/core`'s arithmetic, and the binding limit's as the
+ * decision's own. Pure.
+ */
+export function limitsDecision(
+  rt: Runtime,
+  costs: readonly number[],
+  allowed: boolean,
+  states: readonly number[],
+  now: number,
+  charged: boolean,
+  degraded: false | 'fallback',
+): RateLimitDecision {
+  const runtimes = rt.limits as readonly LimitRuntime[]
+  const limits: LimitDecision[] = new Array(runtimes.length)
+  for (let i = 0; i < runtimes.length; i++) {
+    limits[i] = limitFigures(
+      runtimes[i] as LimitRuntime,
+      states[i] as number,
+      now,
+      costs[i] as number,
+      charged,
+    )
+  }
+  const b = limits[bindingIndex(limits, allowed)] as LimitDecision
+  // A verdict the arithmetic does not explain (another writer between read and write): wait one unit.
+  const retryAfterMs = allowed
+    ? 0
+    : b.allowed
+      ? (runtimes[0] as LimitRuntime).bucket.msPerToken
+      : b.retryAfterMs
+  return {
+    allowed,
+    policy: rt.description.name,
+    limit: b.limit,
+    remaining: b.remaining,
+    resetSeconds: b.resetSeconds,
+    retryAfterSeconds: allowed ? 0 : retryAfterMs === NEVER ? NEVER_SECONDS : Math.ceil(retryAfterMs / 1000),
+    windowMs: b.windowMs,
+    burst: b.burst,
+    cost: b.cost,
+    retryAfterMs,
+    resetMs: b.resetMs,
+    delayMs: 0,
+    unlimited: false,
+    degraded,
+    limits,
+    binding: b.name,
+  }
 }

@@ -14,12 +14,18 @@
  * - `legacy`: `X-RateLimit-Limit`, `X-RateLimit-Remaining`,
  *   `X-RateLimit-Reset` (seconds from now, not an epoch time).
  *
+ * A list policy's decision (several limits) sends one item per limit, named
+ * `"<policy>:<limit>"`, with `qu` for a unit other than requests:
+ * `RateLimit-Policy: "POST /agents/plan:requests";q=10;w=60,
+ * "POST /agents/plan:tokens";q=20000;w=60;qu="tokens"`.
+ *
  * A denied decision adds `Retry-After` (integer seconds, RFC 9110). Several
  * decisions for one request combine: `ietf` lists every policy; `draft-7` and
  * `legacy`, which can carry one state, report the most restrictive one.
  */
 import { CortexConfigError } from '@cortex/core'
-import type { RateLimitDecision } from './decision.js'
+import type { LimitDecision, RateLimitDecision } from './decision.js'
+import { REQUESTS } from './policies.js'
 
 export const HEADER_FORMATS = ['ietf', 'draft-7', 'legacy'] as const
 export type HeaderFormat = (typeof HEADER_FORMATS)[number]
@@ -73,6 +79,7 @@ function serialiseSfString(value: string): string {
 interface PolicyItem {
   readonly limit: number
   readonly windowMs: number
+  readonly unit: string
   /** The policy name as an sf-string. */
   readonly name: string
   /** `"name";q=limit;w=seconds`. */
@@ -83,18 +90,43 @@ interface PolicyItem {
 const itemCache = new Map<string, PolicyItem>()
 
 function policyItem(d: RateLimitDecision): PolicyItem {
-  let entry = itemCache.get(d.policy)
-  if (entry === undefined || entry.limit !== d.limit || entry.windowMs !== d.windowMs) {
-    const name = sfString(d.policy)
-    entry = {
-      limit: d.limit,
-      windowMs: d.windowMs,
-      name,
-      item: `${name};q=${d.limit};w=${windowSeconds(d.windowMs)}`,
-    }
-    if (itemCache.size < 1024 || itemCache.has(d.policy)) itemCache.set(d.policy, entry)
+  return itemFor(d.policy, d.limit, d.windowMs, REQUESTS)
+}
+
+/**
+ * The item of one limit of a list policy: named `"<policy>:<limit>"`, so a
+ * client tells the limits (and the policies) apart, with `qu` for a unit
+ * other than requests (draft-10's quota unit parameter).
+ */
+function limitItem(d: RateLimitDecision, l: LimitDecision): PolicyItem {
+  return itemFor(`${d.policy}:${l.name}`, l.limit, l.windowMs, l.unit)
+}
+
+function itemFor(itemName: string, limit: number, windowMs: number, unit: string): PolicyItem {
+  let entry = itemCache.get(itemName)
+  if (entry === undefined || entry.limit !== limit || entry.windowMs !== windowMs || entry.unit !== unit) {
+    const name = sfString(itemName)
+    const qu = unit === REQUESTS ? '' : `;qu=${sfString(unit)}`
+    entry = { limit, windowMs, unit, name, item: `${name};q=${limit};w=${windowSeconds(windowMs)}${qu}` }
+    if (itemCache.size < 1024 || itemCache.has(itemName)) itemCache.set(itemName, entry)
   }
   return entry
+}
+
+/** `RateLimit-Policy` items of a decision: one, or one per limit of a list policy. */
+function policyItems(d: RateLimitDecision): string {
+  const limits = d.limits
+  if (limits === undefined) return policyItem(d).item
+  return limits.map((l) => limitItem(d, l).item).join(', ')
+}
+
+/** `RateLimit` items of a decision: one, or one per limit of a list policy. */
+function stateItems(d: RateLimitDecision): string {
+  const limits = d.limits
+  if (limits === undefined) return `${policyItem(d).name};r=${d.remaining};t=${additionalQuotaSeconds(d)}`
+  return limits
+    .map((l) => `${limitItem(d, l).name};r=${l.remaining};t=${additionalQuotaSeconds(l)}`)
+    .join(', ')
 }
 
 /** Whole seconds for a window (Structured Fields integers; sub-second windows round up to 1). */
@@ -158,7 +190,7 @@ export function rateLimitHeaders(
     : [decisions as RateLimitDecision]
   const headers: Record<string, string> = {}
   // The common case, one decision under the default format, without arrays.
-  if (list.length === 1 && format === 'ietf') {
+  if (list.length === 1 && format === 'ietf' && (list[0] as RateLimitDecision).limits === undefined) {
     const d = list[0] as RateLimitDecision
     if (informative(d)) {
       const p = policyItem(d)
@@ -171,10 +203,8 @@ export function rateLimitHeaders(
   const shown = format === false ? [] : list.filter(informative)
   if (shown.length > 0) {
     if (format === 'ietf') {
-      headers['RateLimit-Policy'] = shown.map((d) => policyItem(d).item).join(', ')
-      headers.RateLimit = shown
-        .map((d) => `${policyItem(d).name};r=${d.remaining};t=${additionalQuotaSeconds(d)}`)
-        .join(', ')
+      headers['RateLimit-Policy'] = shown.map(policyItems).join(', ')
+      headers.RateLimit = shown.map(stateItems).join(', ')
     } else if (format === 'draft-7') {
       const d = mostRestrictive(shown)
       headers['RateLimit-Policy'] = shown.map((p) => `${p.limit};w=${windowSeconds(p.windowMs)}`).join(', ')

@@ -10,7 +10,7 @@ export {
   type ClientAddressKeyOptions,
   clientAddressKey,
 } from './client-key.js'
-export { NEVER_SECONDS, type RateLimitDecision } from './decision.js'
+export { type LimitDecision, NEVER_SECONDS, type RateLimitDecision } from './decision.js'
 export { describePolicies, type PolicyDocs } from './describe-policies.js'
 export {
   additionalQuotaSeconds,
@@ -20,9 +20,18 @@ export {
   rateLimitHeaders,
 } from './headers.js'
 export { type MemoryStore, type MemoryStoreOptions, memoryStore } from './memory-store.js'
-export type { Policies, PolicyConfig, PolicyDescription, PolicyKey, PolicyMethod } from './policies.js'
+export type {
+  LimitConfig,
+  LimitDescription,
+  Policies,
+  PolicyConfig,
+  PolicyDescription,
+  PolicyKey,
+  PolicyMethod,
+} from './policies.js'
 export {
   type CheckOptions,
+  type Cost,
   createRateLimiter,
   type RateLimitEvent,
   type RateLimiter,
@@ -37,4 +46,12 @@ export {
   type WaitOptions,
 } from './rate-limiter.js'
 export { type IoRedisLike, type NodeRedisLike, type RedisStoreOptions, redisStore } from './redis-store.js'
-export type { MaybePromise, RateLimitStore, StoreDecision, StoreStats } from './store.js'
+export type {
+  LimitsMode,
+  MaybePromise,
+  RateLimitStore,
+  StoreDecision,
+  StoreLimit,
+  StoreLimitsAnswer,
+  StoreStats,
+} from './store.js'

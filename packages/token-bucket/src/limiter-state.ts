@@ -15,8 +15,9 @@
  */
 import type { TokenBucketDecision } from '@cortex/core'
 import { consumedDecision, type RateLimitDecision } from './decision.js'
+import type { Cost } from './list-policy.js'
 import type { PolicyMatcher } from './policies.js'
-import { buildPolicyTable, type PolicyEntry } from './policy-runtime.js'
+import { buildPolicyTable, type CounterRow, type PolicyEntry } from './policy-runtime.js'
 import { ALLOWED, DENIED, type Outcome, type RateLimitCounters } from './rate-limit-metrics.js'
 import type { LimiterConfig } from './rate-limiter-options.js'
 import type { MaybePromise, RateLimitStore, StoreDecision } from './store.js'
@@ -65,6 +66,8 @@ export class LimiterState {
   readonly byName: Map<string, PolicyEntry>
   readonly matcher: PolicyMatcher<PolicyEntry>
   readonly unmatchedRow: number
+  /** What each counter row counts (a policy, or a list policy's limit). */
+  readonly rows: readonly CounterRow[]
   readonly exactRoutes: Map<string, string>
 
   constructor(readonly config: LimiterConfig) {
@@ -75,8 +78,16 @@ export class LimiterState {
     this.matcher = table.matcher
     this.unmatchedRow = table.unmatchedRow
     this.exactRoutes = table.exactRoutes
-    this.decisions = new Float64Array((config.descriptions.length + 1) * 3)
-    this.counts = { decisions: this.decisions, storeErrors: 0, storeTimeouts: 0, pendingWaits: 0 }
+    this.rows = table.rows
+    this.decisions = new Float64Array((table.rows.length + 1) * 3)
+    this.counts = {
+      decisions: this.decisions,
+      storeErrors: 0,
+      storeTimeouts: 0,
+      pendingWaits: 0,
+      settles: 0,
+      settlesIgnored: 0,
+    }
   }
 
   /** The clock, never going backwards. */
@@ -114,10 +125,12 @@ export class LimiterState {
   }
 
   /** `consume`; every case but the common one goes to `slowConsume`. */
-  consume(key: string, policy: string, cost: number): MaybePromise<RateLimitDecision> {
+  consume(key: string, policy: string, cost: Cost): MaybePromise<RateLimitDecision> {
     const rt = this.resolve(policy)?.rt
     if (
       rt === undefined ||
+      typeof cost !== 'number' ||
+      rt.limits !== undefined ||
       this.outage !== undefined ||
       typeof key !== 'string' ||
       !(cost >= 0 && cost <= rt.bucket.burst)

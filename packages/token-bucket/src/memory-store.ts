@@ -39,7 +39,7 @@ import {
   type TokenBucket,
   type TokenBucketDecision,
 } from '@cortex/core'
-import type { RateLimitStore, StoreStats } from './store.js'
+import type { LimitsMode, RateLimitStore, StoreLimit, StoreLimitsAnswer, StoreStats } from './store.js'
 
 export interface MemoryStoreOptions {
   /** Most keys held at once (per store, across policies). Default 1,000,000. */
@@ -60,7 +60,22 @@ export interface MemoryStore extends RateLimitStore {
     cost: number,
     out?: TokenBucketDecision,
   ): TokenBucketDecision
-  reset(policy: string, key: string): void
+  reset(policy: string, key: string, limits?: readonly StoreLimit[]): void
+  takeLimits(
+    policy: string,
+    key: string,
+    limits: readonly StoreLimit[],
+    now: number,
+    costs: readonly number[],
+    mode: LimitsMode,
+  ): StoreLimitsAnswer
+  chargeLimits(
+    policy: string,
+    key: string,
+    limits: readonly StoreLimit[],
+    now: number,
+    costs: readonly number[],
+  ): void
   stats(): StoreStats & { dropped: number }
   /** Forgets every key. */
   clear(): void
@@ -157,6 +172,16 @@ class TableStore implements MemoryStore {
   private readonly namespaces = new Map<string, number>()
   private lastName: string | undefined = undefined
   private lastNs = 0
+  /** The entry of each limit found by `takeLimits` (-1 for none). */
+  private readonly limitEntries = new Int32Array(16)
+  /** The decision list policies' arithmetic fills (never handed out). */
+  private readonly limitScratch: TokenBucketDecision = {
+    allowed: false,
+    remaining: 0,
+    retryAfterMs: 0,
+    resetAfterMs: 0,
+    state: 0,
+  }
 
   constructor(maxKeys: number) {
     this.maxKeys = maxKeys
@@ -330,8 +355,14 @@ class TableStore implements MemoryStore {
     out?: TokenBucketDecision,
   ): TokenBucketDecision {
     const d = bucket.take(Number.NEGATIVE_INFINITY, now, cost, out)
-    // A bucket still full after this call carries no information: keep nothing.
-    if (!(d.state > now)) return d
+    this.insertState(d.state, now)
+    return d
+  }
+
+  /** Stores `state` for the fingerprint in `hash` (absent from the store), unless the bucket is full at `now`. */
+  private insertState(state: number, now: number): void {
+    // A bucket still full carries no information: keep nothing.
+    if (!(state > now)) return
     if (this.freeList === NONE) {
       if (this.count < this.maxKeys) {
         if (this.used === this.capacity) this.grow()
@@ -343,10 +374,9 @@ class TableStore implements MemoryStore {
       this.freeList = this.entries[2 * e + 1] as number
     } else e = this.used++
     this.entries[2 * e] = (this.hash[0] as number) * LOW_BITS + (this.hash[1] as number)
-    this.entries[2 * e + 1] = d.state
+    this.entries[2 * e + 1] = state
     this.place(e)
     this.count++
-    return d
   }
 
   take(
@@ -367,7 +397,88 @@ class TableStore implements MemoryStore {
     return d
   }
 
-  reset(policy: string, key: string): void {
+  /** The entry holding (`id`, `key`), or -1: the fingerprint stays in `hash` for an `insert`. */
+  private entryOf(id: string, key: string): number {
+    this.fingerprint(this.namespace(id), key)
+    const s = this.find()
+    return s < 0 ? -1 : ((this.index[s] as number) & this.entryMask) - 1
+  }
+
+  /**
+   * Each limit keeps its own entry under its id (so memory per key and limit
+   * is one entry, as for a single-rate policy). Reads every state, decides
+   * with `@cortex/core`'s arithmetic, and writes the new states only when
+   * every limit admits (`take`).
+   */
+  takeLimits(
+    _policy: string,
+    key: string,
+    limits: readonly StoreLimit[],
+    now: number,
+    costs: readonly number[],
+    mode: LimitsMode,
+  ): StoreLimitsAnswer {
+    const n = limits.length
+    const states: number[] = new Array(n)
+    const found = this.limitEntries
+    const scratch = this.limitScratch
+    let allowed = true
+    for (let i = 0; i < n; i++) {
+      const e = this.entryOf((limits[i] as StoreLimit).id, key)
+      found[i] = e
+      const state = e < 0 ? Number.NEGATIVE_INFINITY : (this.entries[2 * e + 1] as number)
+      states[i] = state
+      if (allowed && !(limits[i] as StoreLimit).bucket.take(state, now, costs[i] as number, scratch).allowed)
+        allowed = false
+    }
+    if (allowed && mode === 'take') {
+      // Entries held are written in place first; new ones are inserted after, since an insertion may
+      // evict (and so free) an entry of this very key.
+      for (let i = 0; i < n; i++) {
+        const e = found[i] as number
+        const cost = costs[i] as number
+        if (e < 0 || cost === 0) continue
+        const bucket = (limits[i] as StoreLimit).bucket
+        this.entries[2 * e + 1] = bucket.take(states[i] as number, now, cost, scratch).state
+      }
+      for (let i = 0; i < n; i++) {
+        const cost = costs[i] as number
+        if ((found[i] as number) >= 0 || cost === 0) continue
+        const limit = limits[i] as StoreLimit
+        if (this.entryOf(limit.id, key) < 0) this.insert(limit.bucket, now, cost, scratch)
+      }
+    }
+    return { allowed, states, now }
+  }
+
+  chargeLimits(
+    _policy: string,
+    key: string,
+    limits: readonly StoreLimit[],
+    now: number,
+    costs: readonly number[],
+  ): void {
+    for (let i = 0; i < limits.length; i++) {
+      const cost = costs[i] as number
+      if (cost === 0 || !Number.isFinite(cost)) continue
+      const limit = limits[i] as StoreLimit
+      const e = this.entryOf(limit.id, key)
+      if (e >= 0) {
+        this.entries[2 * e + 1] = limit.bucket.charge(this.entries[2 * e + 1] as number, now, cost)
+      } else if (cost > 0) {
+        this.insertState(limit.bucket.charge(Number.NEGATIVE_INFINITY, now, cost), now)
+      }
+    }
+  }
+
+  reset(policy: string, key: string, limits?: readonly StoreLimit[]): void {
+    if (limits !== undefined) {
+      for (const limit of limits) {
+        const e = this.entryOf(limit.id, key)
+        if (e >= 0) this.release(e)
+      }
+      return
+    }
     this.fingerprint(this.namespace(policy), key)
     const s = this.find()
     if (s >= 0) this.release(((this.index[s] as number) & this.entryMask) - 1)

@@ -40,9 +40,34 @@ export type PolicyKey = `${PolicyMethod | Lowercase<PolicyMethod>} /${string}` |
 /** The `policies` option: a policy per key. */
 export type Policies = { readonly [K in PolicyKey]?: PolicyConfig }
 
-/** One policy as written by the user: a rate, or `'unlimited'`. */
+/**
+ * One limit of a list policy: a rate with a name (unique within the policy,
+ * sent as the header item's name and the metrics' `limit` label) and a unit.
+ *
+ * @example
+ * { name: 'tokens', limit: 20_000, window: '1m', unit: 'tokens' }
+ */
+export interface LimitConfig {
+  /** Unique within the policy: letters, digits, `_`, `.`, `-` (at most 64). */
+  name: string
+  /** Units admitted per `window`. A positive integer. */
+  limit: number
+  /** The window of `limit`: milliseconds or `'500ms' | '30s' | '1m' | '1h' | '1d'`. */
+  window: number | string
+  /** Bucket capacity: the largest burst, in the limit's unit. Defaults to `limit`. */
+  burst?: number
+  /**
+   * What the limit counts; default `'requests'`. A cost object names its
+   * units (`{ tokens: 800 }`); a unit the cost omits is charged 1 for
+   * `requests` and 0 otherwise (so a tokens limit can be charged at `settle`).
+   */
+  unit?: string
+}
+
+/** One policy as written by the user: a rate, several limits decided together, or `'unlimited'`. */
 export type PolicyConfig =
   | 'unlimited'
+  | readonly LimitConfig[]
   | {
       /** Requests admitted per `window` (the sustained rate). A positive integer. */
       limit: number
@@ -73,7 +98,31 @@ export interface PolicyDescription {
   readonly windowMs: number
   readonly burst: number
   readonly maxDelayMs: number
+  /**
+   * A list policy's limits, in the order configured (the policy's own
+   * `limit`, `windowMs` and `burst` are its first limit's); undefined for a
+   * single-rate policy.
+   */
+  readonly limits?: readonly LimitDescription[]
 }
+
+/** A validated limit of a list policy. */
+export interface LimitDescription {
+  readonly name: string
+  readonly unit: string
+  readonly limit: number
+  readonly windowMs: number
+  readonly burst: number
+}
+
+/** The unit of a single-rate policy, and the default unit of a limit. */
+export const REQUESTS = 'requests'
+
+const LIMIT_OPTIONS = ['name', 'limit', 'window', 'burst', 'unit'] as const
+const NAME_SHAPE = /^[A-Za-z0-9_.-]{1,64}$/
+const NAME_TEXT = "1 to 64 letters, digits, '_', '.' or '-'"
+/** Limits per list policy: each costs a store key per client. */
+export const MAX_LIMITS = 8
 
 const POLICY_OPTIONS = ['limit', 'window', 'burst', 'maxDelayMs'] as const
 const KEY_SHAPE = "a key 'METHOD /path' (exact path, or ending in '/*'), or '*' for the default"
@@ -131,11 +180,15 @@ export function parsePolicies(policies: unknown): PolicyDescription[] {
       })
       continue
     }
-    if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    if (Array.isArray(config)) {
+      parsed.push(parseLimits(name, method, path, kind, config, where))
+      continue
+    }
+    if (typeof config !== 'object' || config === null) {
       throw new CortexConfigError(
         'policy',
         config,
-        "'unlimited' or an object { limit, window, burst? }",
+        "'unlimited', an object { limit, window, burst? } or a list of limits [{ name, limit, window, unit? }]",
         where,
       )
     }
@@ -152,6 +205,60 @@ export function parsePolicies(policies: unknown): PolicyDescription[] {
     parsed.push({ name, method, path, kind, unlimited: false, limit, windowMs, burst, maxDelayMs })
   }
   return parsed
+}
+
+/** A list policy: every limit validated, names unique. */
+function parseLimits(
+  name: string,
+  method: string,
+  path: string,
+  kind: PolicyDescription['kind'],
+  config: readonly unknown[],
+  where: string,
+): PolicyDescription {
+  if (config.length === 0 || config.length > MAX_LIMITS) {
+    throw new CortexConfigError('policy', config, `a list of 1 to ${MAX_LIMITS} limits`, where)
+  }
+  const limits: LimitDescription[] = []
+  config.forEach((item, i) => {
+    const at = `${where} limit ${i}`
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+      throw new CortexConfigError('limit', item, 'an object { name, limit, window, burst?, unit? }', at)
+    }
+    checkKnownKeys(item, LIMIT_OPTIONS, at)
+    const c = item as Record<string, unknown>
+    if (typeof c.name !== 'string' || !NAME_SHAPE.test(c.name)) {
+      throw new CortexConfigError('name', c.name, NAME_TEXT, at)
+    }
+    const limitName = c.name
+    if (limits.some((l) => l.name === limitName)) {
+      throw new CortexConfigError('name', limitName, 'a name not used by another limit of this policy', at)
+    }
+    const unit = c.unit === undefined ? REQUESTS : c.unit
+    if (typeof unit !== 'string' || !NAME_SHAPE.test(unit))
+      throw new CortexConfigError('unit', unit, NAME_TEXT, at)
+    const named = `${where} limit ${JSON.stringify(limitName)}`
+    const limit = checkNumber(c.limit, 'limit', { min: 0, exclusiveMin: true, integer: true, where: named })
+    const windowMs = parseDuration(c.window, 'window', named)
+    const burst =
+      c.burst === undefined
+        ? limit
+        : checkNumber(c.burst, 'burst', { min: 0, exclusiveMin: true, integer: true, where: named })
+    limits.push({ name: limitName, unit, limit, windowMs, burst })
+  })
+  const first = limits[0] as LimitDescription
+  return {
+    name,
+    method,
+    path,
+    kind,
+    unlimited: false,
+    limit: first.limit,
+    windowMs: first.windowMs,
+    burst: first.burst,
+    maxDelayMs: 0,
+    limits,
+  }
 }
 
 function parseKey(name: string): Pick<PolicyDescription, 'method' | 'path' | 'kind'> {

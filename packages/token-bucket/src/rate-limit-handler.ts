@@ -10,6 +10,7 @@ import { apiKeyFromHeaders, clientAddressKey } from './client-key.js'
 import type { RateLimitDecision } from './decision.js'
 import { checkHeaderFormat, type HeaderFormat, rateLimitHeaders } from './headers.js'
 import type { LimiterState } from './limiter-state.js'
+import { type Cost, requestsCost } from './list-policy.js'
 import { checkFunction, emit, warn } from './rate-limiter-options.js'
 import { isPromiseLike, type MaybePromise } from './store.js'
 import { unlimited } from './store-guard.js'
@@ -22,8 +23,8 @@ export type RequestHeaders = Record<string, string | string[] | undefined>
 export interface CheckOptions {
   /** The client key; default: the API-key header if configured, else the masked client address. */
   key?: string
-  /** Tokens this request costs. Default 1. */
-  cost?: number
+  /** What this request costs: a number of requests, or costs by unit (list policies). Default 1. */
+  cost?: Cost
   /** The request's headers (to find an API key and notice proxy headers). */
   headers?: RequestHeaders
   /** Whether the framework trusts proxy headers for the client address; `false` enables the warning. */
@@ -74,8 +75,11 @@ export interface RateLimitHandlerOptions<Req> {
   key?: (req: Req) => string | undefined
   /** Return true to leave a request alone (no decision, no headers). */
   skip?: (req: Req) => boolean
-  /** Tokens a request costs. Default 1. */
-  cost?: (req: Req) => number
+  /**
+   * What a request costs: a number (its `requests` cost), or costs by unit
+   * for list policies (`{ tokens: estimate }`, settled later). Default 1.
+   */
+  cost?: (req: Req) => Cost
   /** Header format; default: the limiter's. */
   headers?: HeaderFormat | false
 }
@@ -149,7 +153,7 @@ export function decide(
   s: LimiterState,
   info: RequestInfo,
   givenKey: string | undefined,
-  givenCost: number | undefined,
+  givenCost: Cost | undefined,
   headers: RequestHeaders | undefined,
   trustProxy: boolean | undefined,
   routed: boolean | undefined,
@@ -163,8 +167,8 @@ export function decide(
       : info.route === undefined
         ? matcher.matchUnrouted()
         : matcher.match(info.method, info.route)
-  if (hit === undefined) return unlimited(s, '', s.unmatchedRow, cost, true)
-  if (hit.rt === undefined) return unlimited(s, hit.d.name, hit.index, cost, true)
+  if (hit === undefined) return unlimited(s, '', s.unmatchedRow, requestsCost(cost), true)
+  if (hit.rt === undefined) return unlimited(s, hit.d.name, hit.index, requestsCost(cost), true)
   const key = givenKey ?? keyFor(s, info, headers)
   return reserveAndHold(s, hit.rt, key, cost, hit.d.maxDelayMs)
 }

@@ -2,8 +2,12 @@
  * The limiter's metrics, computed at scrape time from its own counters (no
  * prom-client call per request; prom-client is never imported):
  *
- * - `<prefix>_decisions_total{policy,outcome}`: outcome `allowed`, `denied`
- *   or `unlimited`; `policy="(none)"` counts requests no policy matched.
+ * - `<prefix>_decisions_total{policy,limit,outcome}`: outcome `allowed`,
+ *   `denied` or `unlimited`; `policy="(none)"` counts requests no policy
+ *   matched; `limit` names a list policy's binding limit (bounded by the
+ *   configuration: at most 8 per policy), absent otherwise.
+ * - `<prefix>_settlements_total{outcome}`: `settled`, or `ignored` (twice,
+ *   nothing reserved, not a cost).
  * - `<prefix>_store_errors_total{kind}`: `error` or `timeout`.
  * - `<prefix>_store_up`: 0 while the store is failing, else 1.
  * - `<prefix>_evictions_total{store}` and `<prefix>_keys{store}`: stores that keep counts.
@@ -17,6 +21,10 @@ export interface RateLimitCounters {
   storeErrors: number
   storeTimeouts: number
   pendingWaits: number
+  /** `settle` calls that charged their difference. */
+  settles: number
+  /** `settle` calls ignored: a second settle, nothing reserved, or not a cost. */
+  settlesIgnored: number
 }
 
 const OUTCOMES = ['allowed', 'denied', 'unlimited'] as const
@@ -31,31 +39,44 @@ export function registerRateLimitMetrics(
   registry: PromRegistryLike,
   prefix: string,
   source: {
-    policies: readonly string[]
+    rows: readonly { policy: string; limit: string }[]
     counts: RateLimitCounters
     stores: Record<string, RateLimitStore>
     storeUp: () => boolean
   },
 ): void {
-  const { policies, counts, stores } = source
+  const { rows, counts, stores } = source
   registerCollector(registry, {
     name: `${prefix}_decisions_total`,
-    help: 'Rate-limit decisions by policy and outcome.',
+    help: "Rate-limit decisions by policy, binding limit (a list policy's; '' otherwise) and outcome.",
     type: 'counter',
     collect() {
       const samples: PromSample[] = []
-      for (let row = 0; row <= policies.length; row++) {
+      for (let row = 0; row <= rows.length; row++) {
         for (let o = 0; o < 3; o++) {
           const value = counts.decisions[row * 3 + o] as number
           if (value === 0) continue
+          const r = rows[row]
+          const policy = r?.policy ?? '(none)'
+          const outcome = OUTCOMES[o] as string
           samples.push({
             value,
-            labels: { policy: policies[row] ?? '(none)', outcome: OUTCOMES[o] as string },
+            labels:
+              r === undefined || r.limit === '' ? { policy, outcome } : { policy, limit: r.limit, outcome },
           })
         }
       }
       return samples
     },
+  })
+  registerCollector(registry, {
+    name: `${prefix}_settlements_total`,
+    help: 'settle() calls: settled (the difference charged), or ignored (settled before, nothing reserved, not a cost).',
+    type: 'counter',
+    collect: () => [
+      { value: counts.settles, labels: { outcome: 'settled' } },
+      { value: counts.settlesIgnored, labels: { outcome: 'ignored' } },
+    ],
   })
   registerCollector(registry, {
     name: `${prefix}_store_errors_total`,

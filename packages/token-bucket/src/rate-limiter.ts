@@ -17,6 +17,7 @@ import { checkNumber, type PromRegistryLike, type RequestInfo, withGetters } fro
 import type { RateLimitDecision } from './decision.js'
 import type { HeaderFormat } from './headers.js'
 import { LimiterState } from './limiter-state.js'
+import { type Cost, decideLimits, requestsCost, settle } from './list-policy.js'
 import type { PolicyDescription } from './policies.js'
 import { rescalePolicies } from './policy-runtime.js'
 import {
@@ -34,6 +35,7 @@ import { isPromiseLike, type MaybePromise } from './store.js'
 import { take, unlimited } from './store-guard.js'
 import { releaseHeld, type WaitOptions, wait } from './throttle.js'
 
+export type { Cost } from './list-policy.js'
 export {
   type CheckOptions,
   type RateLimitHandler,
@@ -58,9 +60,26 @@ export interface RateLimiter {
    * or a request line such as `GET /health/live` resolved by `policyFor`).
    * A plain value with the memory store; a promise with Redis. Never rejects.
    */
-  consume(key: string, policy: string, cost?: number): MaybePromise<RateLimitDecision>
+  consume(key: string, policy: string, cost?: Cost): MaybePromise<RateLimitDecision>
   /** The decision a request of `cost` (default 1) would get, without consuming. */
-  peek(key: string, policy: string, cost?: number): MaybePromise<RateLimitDecision>
+  peek(key: string, policy: string, cost?: Cost): MaybePromise<RateLimitDecision>
+  /**
+   * Settles an admitted decision of a list policy with its actual cost, once
+   * known: each limit whose unit `actual` names (a number names `requests`)
+   * is charged the difference from what the decision reserved — a refund
+   * never exceeds the reservation, an overrun is owed (the bucket goes below
+   * zero, and the client's next request waits for it). Never rejects.
+   * Settling twice, settling a decision that reserved nothing (refused,
+   * unlimited, single-rate, or decided without the store), or an `actual`
+   * that is not a cost is ignored and counted
+   * (`cortex_rate_limit_settlements_total{outcome="ignored"}`).
+   *
+   * @example
+   * const d = await limiter.consume(key, 'POST /agents/plan', { tokens: 800 })
+   * // … generate …
+   * await limiter.settle(d, { tokens: usage.totalTokens })
+   */
+  settle(decision: RateLimitDecision, actual: Cost): MaybePromise<void>
   /** Forgets `key` under `policy`, or under every policy when omitted. */
   reset(key: string, policy?: string): MaybePromise<void>
   /**
@@ -69,7 +88,7 @@ export interface RateLimiter {
    * `ERR_CORTEX_THROTTLE_TIMEOUT` when admission would take longer, or
    * `ERR_CORTEX_QUEUE_FULL` when `maxPendingWaits` requests are already held.
    */
-  wait(key: string, policy: string, cost?: number, options?: WaitOptions): Promise<RateLimitDecision>
+  wait(key: string, policy: string, cost?: Cost, options?: WaitOptions): Promise<RateLimitDecision>
   /** The name of the policy a request matches, or undefined. */
   policyFor(method: string, path: string): string | undefined
   /** Decides for a request as adapters see it (policy by method and path, key from the client). */
@@ -99,6 +118,11 @@ export interface RateLimiter {
 /**
  * Creates a rate limiter.
  *
+ * A policy may also be a list of limits decided together (all or nothing)
+ * with costs by unit, settled once known:
+ * `'POST /agents/plan': [{ name: 'requests', limit: 10, window: '1m' },
+ * { name: 'tokens', limit: 20_000, window: '1m', unit: 'tokens' }]`.
+ *
  * @example
  * const limiter = createRateLimiter({
  *   policies: {
@@ -115,11 +139,12 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const s = new LimiterState(config)
   const { descriptions, store, fallback, defaultFormat, metricPrefix } = config
 
-  function peek(key: string, policy: string, cost = 1): MaybePromise<RateLimitDecision> {
+  function peek(key: string, policy: string, cost: Cost = 1): MaybePromise<RateLimitDecision> {
     const hit = s.resolve(policy)
-    if (hit === undefined) return unlimited(s, '', s.unmatchedRow, cost, false)
-    if (hit.rt === undefined) return unlimited(s, hit.d.name, hit.index, cost, false)
-    return take(s, hit.rt, String(key), cost, hit.rt.bucket, 'peek', false)
+    if (hit === undefined) return unlimited(s, '', s.unmatchedRow, requestsCost(cost), false)
+    if (hit.rt === undefined) return unlimited(s, hit.d.name, hit.index, requestsCost(cost), false)
+    if (hit.rt.limits !== undefined) return decideLimits(s, hit.rt, String(key), cost, 'peek', false)
+    return take(s, hit.rt, String(key), requestsCost(cost), hit.rt.bucket, 'peek', false)
   }
 
   function reset(key: string, policy?: string): MaybePromise<void> {
@@ -129,8 +154,9 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
         : [s.resolve(policy)?.d].filter((d) => d !== undefined)
     const pending: Promise<void>[] = []
     for (const d of targets) {
+      const limits = s.byName.get(d.name)?.rt?.limits
       for (const target of fallback ? [store, fallback] : [store]) {
-        const r = target.reset(d.name, key)
+        const r = limits === undefined ? target.reset(d.name, key) : target.reset(d.name, key, limits)
         if (isPromiseLike(r)) pending.push(r)
       }
     }
@@ -139,7 +165,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
 
   function registerMetrics(registry: PromRegistryLike): void {
     registerRateLimitMetrics(registry, metricPrefix, {
-      policies: descriptions.map((d) => d.name),
+      rows: s.rows,
       counts: s.counts,
       stores: fallback ? { primary: store, fallback } : { primary: store },
       storeUp: () => s.outage === undefined,
@@ -153,6 +179,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       headerFormat: defaultFormat,
       consume: (key, policy, cost = 1) => s.consume(key, policy, cost),
       peek,
+      settle: (decision, actual) => settle(s, decision, actual),
       reset,
       wait: (key, policy, cost = 1, waitOptions = {}) => wait(s, key, policy, cost, waitOptions),
       policyFor: (method, path) => s.matcher.match(method, path)?.d.name,

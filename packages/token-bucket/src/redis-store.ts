@@ -28,7 +28,7 @@ import {
   FULL_BUCKET_STATE,
   type TokenBucket,
 } from '@cortex/core'
-import type { RateLimitStore, StoreDecision } from './store.js'
+import type { LimitsMode, RateLimitStore, StoreDecision, StoreLimit, StoreLimitsAnswer } from './store.js'
 
 /**
  * The GCRA step over one or more keys, in order (a key may repeat: each step
@@ -94,7 +94,70 @@ if t then
 end
 return out`
 
+/**
+ * A list policy's limits for one client, atomically, in one call: KEYS are
+ * the limits' keys (one hash slot: see `limitKey`). ARGV[1] is the mode —
+ * `take` (charge every limit its cost if all of them admit it, none
+ * otherwise), `peek` (read only) or `charge` (add each cost unconditionally,
+ * negative to give back: how `settle` applies an actual cost) — ARGV[2] the
+ * time in ms ('' for Redis's TIME), ARGV[3] the TTL slack, then per key its
+ * msPerToken, burst and cost. The arithmetic is GCRA_SCRIPT's (and
+ * `@cortex/core`'s `take` and `charge`). Returns the verdict (1 or 0), each
+ * key's state read before ('' for none), then TIME's two parts if read.
+ */
+export const LIMITS_SCRIPT = `local mode = ARGV[1]
+local slack = tonumber(ARGV[3]) or 0
+local t
+local now
+if ARGV[2] ~= '' then
+  now = tonumber(ARGV[2])
+else
+  t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+end
+local n = #KEYS
+local out = {1}
+local bases = {}
+for i = 1, n do
+  local raw = redis.call('GET', KEYS[i])
+  out[i + 1] = raw or ''
+  local base = now
+  if raw then
+    local state = tonumber(raw)
+    if state and state > now then base = state end
+  end
+  bases[i] = base
+  if mode == 'take' then
+    local msPerToken = tonumber(ARGV[1 + 3 * i])
+    local burst = tonumber(ARGV[2 + 3 * i])
+    local cost = tonumber(ARGV[3 + 3 * i])
+    if cost ~= 0 and not (cost > 0 and cost <= burst and (base - now) + cost * msPerToken <= burst * msPerToken) then
+      out[1] = 0
+    end
+  end
+end
+if mode ~= 'peek' and (mode == 'charge' or out[1] == 1) then
+  for i = 1, n do
+    local msPerToken = tonumber(ARGV[1 + 3 * i])
+    local cost = tonumber(ARGV[3 + 3 * i])
+    if cost ~= 0 then
+      local tat = bases[i] + cost * msPerToken
+      if tat > now then
+        redis.call('SET', KEYS[i], string.format('%.17g', tat), 'PX', math.max(1, math.ceil(tat - now)) + slack)
+      else
+        redis.call('DEL', KEYS[i])
+      end
+    end
+  end
+end
+if t then
+  out[n + 2] = t[1]
+  out[n + 3] = t[2]
+end
+return out`
+
 const SCRIPT_SHA = createHash('sha1').update(GCRA_SCRIPT).digest('hex')
+const LIMITS_SHA = createHash('sha1').update(LIMITS_SCRIPT).digest('hex')
 const LIMITER_CLOCK_TTL_SLACK_MS = '60000'
 /** Most decisions sent in one call of the script (see `batched`). */
 const MAX_BATCH = 32
@@ -117,7 +180,12 @@ export interface NodeRedisLike {
 export interface RedisStoreOptions {
   /** A connected ioredis or node-redis (v4+) client. The store never closes it. */
   client: IoRedisLike | NodeRedisLike
-  /** Prepended to every key: `<prefix><policy>:<client key>`. Default `cortex:rl:`. */
+  /**
+   * Prepended to every key: `<prefix><policy>:<client key>`, and for a list
+   * policy's limits `<prefix>{<policy>:<client key>}:<limit>` — the braces
+   * are a Redis Cluster hash tag, so one client's limits share a hash slot
+   * and are decided in one atomic call. Default `cortex:rl:`.
+   */
   prefix?: string
   /**
    * Whose clock decides. `'redis'` (default): the server's `TIME`, so every
@@ -164,11 +232,104 @@ export function redisStore(options: RedisStoreOptions): RateLimitStore {
     return send(`${prefix}${policy}:${key}`, bucket, cost, limiterClock ? now : Number.NaN)
   }
 
-  async function reset(policy: string, key: string): Promise<void> {
-    await client.del(`${prefix}${policy}:${key}`)
+  async function reset(policy: string, key: string, limits?: readonly StoreLimit[]): Promise<void> {
+    if (limits === undefined) {
+      await client.del(`${prefix}${policy}:${key}`)
+      return
+    }
+    for (const limit of limits) await client.del(limitKey(prefix, policy, key, limit))
   }
 
-  return { name: 'redis', take, reset }
+  const runLimits = limitsRunner(client)
+
+  async function takeLimits(
+    policy: string,
+    key: string,
+    limits: readonly StoreLimit[],
+    now: number,
+    costs: readonly number[],
+    mode: LimitsMode,
+  ): Promise<StoreLimitsAnswer> {
+    const keys = limits.map((l) => limitKey(prefix, policy, key, l))
+    const reply = await runLimits(
+      keys,
+      limitsArgs(mode, limiterClock ? now : Number.NaN, slack, limits, costs),
+    )
+    const n = limits.length
+    if (!Array.isArray(reply) || (reply.length !== n + 1 && reply.length !== n + 3)) {
+      throw new CortexError(
+        'ERR_CORTEX_STORE',
+        `Unexpected reply from the rate-limit script: ${String(reply)}`,
+      )
+    }
+    const at = reply.length === n + 1 ? now : Number(reply[n + 1]) * 1000 + Number(reply[n + 2]) / 1000
+    const states: number[] = new Array(n)
+    for (let i = 0; i < n; i++) {
+      const raw = reply[i + 1]
+      states[i] = raw === '' || raw === null || raw === undefined ? FULL_BUCKET_STATE : Number(raw)
+    }
+    return { allowed: Number(reply[0]) === 1, states, now: at }
+  }
+
+  async function chargeLimits(
+    policy: string,
+    key: string,
+    limits: readonly StoreLimit[],
+    now: number,
+    costs: readonly number[],
+  ): Promise<void> {
+    const keys = limits.map((l) => limitKey(prefix, policy, key, l))
+    await runLimits(keys, limitsArgs('charge', limiterClock ? now : Number.NaN, slack, limits, costs))
+  }
+
+  const slack = limiterClock ? LIMITER_CLOCK_TTL_SLACK_MS : ''
+  return { name: 'redis', take, reset, takeLimits, chargeLimits }
+}
+
+/** A list policy limit's key: the hash tag `{policy:key}` puts one client's limits in one hash slot. */
+function limitKey(prefix: string, policy: string, key: string, limit: StoreLimit): string {
+  return `${prefix}{${policy}:${key}}:${limit.name}`
+}
+
+function limitsArgs(
+  mode: LimitsMode | 'charge',
+  now: number,
+  slack: string,
+  limits: readonly StoreLimit[],
+  costs: readonly number[],
+): string[] {
+  const args = [mode, Number.isNaN(now) ? '' : String(now), slack]
+  for (let i = 0; i < limits.length; i++) {
+    const bucket = (limits[i] as StoreLimit).bucket
+    args.push(numberText(bucket.msPerToken), numberText(bucket.burst), String(costs[i]))
+  }
+  return args
+}
+
+/** Runs LIMITS_SCRIPT (EVALSHA, EVAL on NOSCRIPT) on either client shape. */
+function limitsRunner(client: unknown): (keys: string[], args: string[]) => Promise<unknown> {
+  const c = client as Partial<IoRedisLike & NodeRedisLike>
+  if (typeof c.evalsha === 'function') {
+    const io = c as IoRedisLike
+    return async (keys, args) => {
+      try {
+        return await io.evalsha(LIMITS_SHA, keys.length, ...keys, ...args)
+      } catch (err) {
+        if (!isNoScript(err)) throw err
+        return io.eval(LIMITS_SCRIPT, keys.length, ...keys, ...args)
+      }
+    }
+  }
+  const nr = c as NodeRedisLike
+  return async (keys, args) => {
+    const options = { keys, arguments: args }
+    try {
+      return await nr.evalSha(LIMITS_SHA, options)
+    } catch (err) {
+      if (!isNoScript(err)) throw err
+      return nr.eval(LIMITS_SCRIPT, options)
+    }
+  }
 }
 
 /** Asks the script for one decision; `now` is NaN to use Redis's clock. */

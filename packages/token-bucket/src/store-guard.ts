@@ -19,6 +19,7 @@ import {
   unlimitedDecision,
 } from './decision.js'
 import type { LimiterState } from './limiter-state.js'
+import { type Cost, decideLimits, requestsCost } from './list-policy.js'
 import type { Runtime } from './policy-runtime.js'
 import { ALLOWED, DENIED, UNLIMITED } from './rate-limit-metrics.js'
 import { emit, inform, warn } from './rate-limiter-options.js'
@@ -29,12 +30,14 @@ export function slowConsume(
   s: LimiterState,
   key: string,
   policy: string,
-  cost: number,
+  cost: Cost,
 ): MaybePromise<RateLimitDecision> {
   const hit = s.resolve(policy)
-  if (hit === undefined) return unlimited(s, '', s.unmatchedRow, cost, true)
-  if (hit.rt === undefined) return unlimited(s, hit.d.name, hit.index, cost, true)
-  return take(s, hit.rt, typeof key === 'string' ? key : String(key), cost, hit.rt.bucket, 'consume', true)
+  if (hit === undefined) return unlimited(s, '', s.unmatchedRow, requestsCost(cost), true)
+  if (hit.rt === undefined) return unlimited(s, hit.d.name, hit.index, requestsCost(cost), true)
+  const k = typeof key === 'string' ? key : String(key)
+  if (hit.rt.limits !== undefined) return decideLimits(s, hit.rt, k, cost, 'take', true)
+  return take(s, hit.rt, k, requestsCost(cost), hit.rt.bucket, 'consume', true)
 }
 
 /** The decision for an unlimited policy (or none), counted in `row` when `counted`. */
@@ -185,10 +188,10 @@ function failover(
  * `onFailure` on an error or timeout. The returned promise never rejects,
  * and a late rejection of `pending` is always caught.
  */
-function withTimeout<T>(
+export function withTimeout<V, T>(
   s: LimiterState,
-  pending: Promise<StoreDecision>,
-  onValue: (td: StoreDecision) => MaybePromise<T>,
+  pending: Promise<V>,
+  onValue: (td: V) => MaybePromise<T>,
   onFailure: (err: unknown, timeout: boolean) => MaybePromise<T>,
 ): Promise<T> {
   const storeTimeoutMs = s.config.storeTimeoutMs
@@ -223,7 +226,7 @@ function withTimeout<T>(
 }
 
 /** Counts a store failure; the first of an outage starts it (warning and event), a failed probe schedules the next. */
-function storeFailed(
+export function storeFailed(
   s: LimiterState,
   err: unknown,
   timeout: boolean,
@@ -255,7 +258,7 @@ function storeFailed(
 }
 
 /** Ends an outage, if there is one (a note to the logger and an event). */
-function storeAnswered(s: LimiterState): void {
+export function storeAnswered(s: LimiterState): void {
   const outage = s.outage
   if (outage === undefined) return
   const downMs = s.tick() - outage.since
@@ -268,7 +271,7 @@ function storeAnswered(s: LimiterState): void {
 }
 
 /** While the store is down, only one request at a time, once per interval, tries it. */
-function mayTryStore(s: LimiterState, now: number): boolean {
+export function mayTryStore(s: LimiterState, now: number): boolean {
   const outage = s.outage
   if (outage === undefined) return true
   if (outage.probing || now < outage.nextProbeAt) return false

@@ -16,6 +16,31 @@ export type MaybePromise<T> = T | Promise<T>
  */
 export type StoreDecision = TokenBucketDecision & { now?: number }
 
+/** One limit of a list policy, as a store sees it. */
+export interface StoreLimit {
+  /** The limit's name within its policy (e.g. `tokens`). */
+  readonly name: string
+  /** Unique per policy and limit (`<policy>#<limit>`): a store keeps each limit's state apart under it. */
+  readonly id: string
+  readonly bucket: TokenBucket
+}
+
+/**
+ * `takeLimits`'s mode: `take` charges every limit its cost when all of them
+ * admit it, and none otherwise; `peek` reads the states and charges nothing.
+ */
+export type LimitsMode = 'take' | 'peek'
+
+/** A store's answer for the limits of a list policy. */
+export interface StoreLimitsAnswer {
+  /** True when every limit admitted its cost (and, for `take`, each was charged); false when none was charged. */
+  allowed: boolean
+  /** Each limit's state before this call, in order (`FULL_BUCKET_STATE` for a key it did not hold). */
+  states: number[]
+  /** The time the store decided at: the limiter's `now`, or its own clock (Redis). */
+  now: number
+}
+
 /** Counters a store may expose for metrics. */
 export interface StoreStats {
   /** Keys currently held. */
@@ -50,8 +75,37 @@ export interface RateLimitStore {
     cost: number,
     out?: TokenBucketDecision,
   ): MaybePromise<StoreDecision>
-  /** Forgets `key` under `policy` (its bucket becomes full). */
-  reset(policy: string, key: string): MaybePromise<void>
+  /**
+   * Forgets `key` under `policy` (its bucket becomes full); for a list
+   * policy, `limits` names the limits whose state to forget.
+   */
+  reset(policy: string, key: string, limits?: readonly StoreLimit[]): MaybePromise<void>
+  /**
+   * A list policy's decision, atomically: `costs[i]` tokens from
+   * `limits[i]`'s bucket for `key`, all of them or none (see `LimitsMode`).
+   * Needed only by limiters with list policies; `memoryStore()` and
+   * `redisStore()` implement it.
+   */
+  takeLimits?(
+    policy: string,
+    key: string,
+    limits: readonly StoreLimit[],
+    now: number,
+    costs: readonly number[],
+    mode: LimitsMode,
+  ): MaybePromise<StoreLimitsAnswer>
+  /**
+   * Charges `costs[i]` (negative: gives back) to each limit unconditionally
+   * (`TokenBucket.charge`): how `settle` applies the difference between a
+   * reservation and the actual cost. A bucket may go below zero.
+   */
+  chargeLimits?(
+    policy: string,
+    key: string,
+    limits: readonly StoreLimit[],
+    now: number,
+    costs: readonly number[],
+  ): MaybePromise<void>
   /** Current counters, when the store keeps any. */
   stats?(): StoreStats
 }

@@ -7,6 +7,7 @@
 import { CortexConfigError, CortexError, NEVER } from '@cortex/core'
 import type { RateLimitDecision } from './decision.js'
 import type { HeldWait, LimiterState } from './limiter-state.js'
+import { type Cost, decideLimits, requestsCost } from './list-policy.js'
 import { delayBucket, type Runtime } from './policy-runtime.js'
 import { isPromiseLike, type MaybePromise } from './store.js'
 import { take, unlimited } from './store-guard.js'
@@ -37,9 +38,12 @@ export function reserveAndHold(
   s: LimiterState,
   rt: Runtime,
   key: string,
-  cost: number,
+  given: Cost,
   maxDelayMs: number,
 ): MaybePromise<RateLimitDecision> {
+  // A list policy decides at once (throttling holds single-rate policies only).
+  if (rt.limits !== undefined) return decideLimits(s, rt, key, given, 'take', true)
+  const cost = typeof given === 'number' ? given : requestsCost(given)
   const counts = s.counts
   if (maxDelayMs <= 0 || counts.pendingWaits >= s.config.maxPendingWaits)
     return take(s, rt, key, cost, rt.bucket, 'consume', true)
@@ -64,7 +68,7 @@ export function wait(
   s: LimiterState,
   key: string,
   policy: string,
-  cost: number,
+  cost: Cost,
   waitOptions: WaitOptions,
 ): Promise<RateLimitDecision> {
   const maxDelayMs = waitOptions?.maxDelayMs ?? 0
@@ -74,8 +78,9 @@ export function wait(
     )
   }
   const hit = s.resolve(policy)
-  if (hit === undefined) return Promise.resolve(unlimited(s, '', s.unmatchedRow, cost, true))
-  if (hit.rt === undefined) return Promise.resolve(unlimited(s, hit.d.name, hit.index, cost, true))
+  if (hit === undefined) return Promise.resolve(unlimited(s, '', s.unmatchedRow, requestsCost(cost), true))
+  if (hit.rt === undefined)
+    return Promise.resolve(unlimited(s, hit.d.name, hit.index, requestsCost(cost), true))
   const maxPendingWaits = s.config.maxPendingWaits
   if (s.counts.pendingWaits >= maxPendingWaits) {
     return Promise.reject(
@@ -91,7 +96,7 @@ export function wait(
     const err = new CortexError(
       'ERR_CORTEX_THROTTLE_TIMEOUT',
       d.retryAfterMs === NEVER
-        ? `A cost of ${cost} exceeds the burst of policy "${rt.description.name}"; no wait admits it`
+        ? `A cost of ${JSON.stringify(cost)} exceeds the burst of policy "${rt.description.name}"; no wait admits it`
         : `Admission under policy "${rt.description.name}" needs ${Math.ceil(d.retryAfterMs)} ms, more than maxDelayMs=${maxDelayMs}`,
     )
     ;(err as CortexError & { decision?: RateLimitDecision }).decision = d
