@@ -9,6 +9,7 @@ import {
   type FrameworkDriver,
   listen,
   mountAll,
+  quotaOf,
   reply,
   type ServerSetup,
   type Wiring,
@@ -44,7 +45,10 @@ function driver(
         const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'delete'
         app[method](route.path, async (req, res, next) => {
           try {
-            const r = await reply(route, adapter.requestInfo(req), setup.extras?.(req) ?? {})
+            const r = await reply(route, adapter.requestInfo(req), {
+              ...setup.extras?.(req),
+              quota: quotaOf(adapter, req),
+            })
             res.status(r.status).set(r.headers).json(r.body)
           } catch (err) {
             next(err)

@@ -1,7 +1,7 @@
 /** Drives Fastify 5 through the @cortex/fastify adapter. */
 import * as adapter from '@cortex/fastify'
 import Fastify from 'fastify'
-import { type FrameworkDriver, mountAll, reply, type ServerSetup, type Wiring } from './harness.js'
+import { type FrameworkDriver, mountAll, quotaOf, reply, type ServerSetup, type Wiring } from './harness.js'
 
 const separate = {
   slo: adapter.sloTracking,
@@ -27,7 +27,10 @@ function driver(name: 'fastify' | 'fastify+cortex', wiring: Wiring): FrameworkDr
           method: route.method,
           url: route.path,
           handler: async (request, res) => {
-            const r = await reply(route, adapter.requestInfo(request), setup.extras?.(request) ?? {})
+            const r = await reply(route, adapter.requestInfo(request), {
+              ...setup.extras?.(request),
+              quota: quotaOf(adapter, request),
+            })
             res.status(r.status).headers(r.headers)
             return r.body
           },

@@ -122,6 +122,28 @@ export interface HonoClient {
   trustProxy: boolean
 }
 
+/** What a route handler can do about its request's quota, through the adapter under test. */
+export interface Quota {
+  /** `settleRateLimit(frameworkRequest, actual)`. */
+  settle(actual: number | Record<string, number>): unknown
+  /** `rateLimitDecisions(frameworkRequest)`. */
+  decisions(): readonly unknown[]
+}
+
+/** The adapter's quota functions bound to one framework request (every adapter exports both). */
+export function quotaOf(
+  adapter: {
+    settleRateLimit(req: never, actual: number | Record<string, number>): unknown
+    rateLimitDecisions(req: never): readonly unknown[]
+  },
+  frameworkRequest: unknown,
+): Quota {
+  return {
+    settle: (actual) => adapter.settleRateLimit(frameworkRequest as never, actual),
+    decisions: () => adapter.rateLimitDecisions(frameworkRequest as never),
+  }
+}
+
 export interface ServerSetup {
   routes: RouteSpec[]
   middleware?: Middleware[]

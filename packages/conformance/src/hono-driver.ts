@@ -9,6 +9,7 @@ import {
   listen,
   mountAll,
   type Parts,
+  quotaOf,
   reply,
   type ServerSetup,
   type Wiring,
@@ -94,7 +95,10 @@ function driver(name: 'hono' | 'hono+cortex', wiring: Wiring): FrameworkDriver {
       for (const route of setup.routes) {
         app.on(route.method, route.path, async (c) => {
           await jsonBody(c)
-          const r = await reply(route, adapter.requestInfo(c, { clientAddress }), setup.extras?.(c) ?? {})
+          const r = await reply(route, adapter.requestInfo(c, { clientAddress }), {
+            ...setup.extras?.(c),
+            quota: quotaOf(adapter, c),
+          })
           return c.json(r.body as never, r.status as never, r.headers)
         })
       }

@@ -10,6 +10,7 @@ import {
   type FrameworkDriver,
   listen,
   mountAll,
+  quotaOf,
   reply,
   type ServerSetup,
   type Wiring,
@@ -52,7 +53,10 @@ function driver(name: 'koa' | 'koa2' | 'koa+cortex', Koa: typeof Koa3, wiring: W
         const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'delete'
         router[method](route.path, async (ctx) => {
           await jsonBody(ctx)
-          const r = await reply(route, adapter.requestInfo(ctx), setup.extras?.(ctx) ?? {})
+          const r = await reply(route, adapter.requestInfo(ctx), {
+            ...setup.extras?.(ctx),
+            quota: quotaOf(adapter, ctx),
+          })
           ctx.status = r.status
           ctx.set(r.headers)
           ctx.body = r.body

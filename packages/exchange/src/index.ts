@@ -16,3 +16,4 @@ export {
   type SloTrackingOptions,
 } from './options.js'
 export { createPipeline, Exchange, type ExchangePort, type Pipeline } from './pipeline.js'
+export { type QuotaAccess, quotaAccess } from './quota.js'

@@ -14,7 +14,9 @@
  *  5. when the response ends (sent, or the client went away): the SLO
  *     record is made for a response the server completed, the energy
  *     attribution ends under `METHOD /route` (`__unmatched__` without a
- *     route), and the slot is released. Each of these runs at most once and
+ *     route), a failed response gives back what its quota reservations
+ *     held beyond the request itself (tokens the generation never used),
+ *     and the slot is released. Each of these runs at most once and
  *     never throws into the framework's event: a failure goes to `report`.
  *
  * The adapter implements {@link ExchangePort} — request facts, set a header,
@@ -25,8 +27,9 @@
  */
 import { routeNames, UNMATCHED_ROUTE } from '@cortex/core'
 import type { EndRequest } from '@cortex/energy'
-import type { RateLimitHandlerInput, RateLimitPlan } from '@cortex/token-bucket'
+import type { RateLimitDecision, RateLimitHandlerInput, RateLimitPlan } from '@cortex/token-bucket'
 import type { Parts } from './options.js'
+import { learnSettle } from './quota.js'
 
 /** What an adapter tells the pipeline about its framework, for one request `Req`. */
 export interface ExchangePort<Req> {
@@ -55,6 +58,17 @@ export interface ExchangePort<Req> {
   setPowerMode(req: Req, mode: string): void
   /** Remembers the route an exact policy proved, for `route()` when the framework never routed the request. */
   setRouteHint(req: Req, route: string): void
+  /**
+   * The rate-limit decisions kept for this request by earlier rate limits
+   * (see `keepDecisions`), or undefined.
+   */
+  decisions(req: Req): readonly RateLimitDecision[] | undefined
+  /**
+   * Keeps the request's rate-limit decisions where the framework keeps
+   * per-request values (`res.locals`, `ctx.state`, `c.set` …), for the
+   * handler (`rateLimitDecisions`, `settleRateLimit`) and later rate limits.
+   */
+  keepDecisions(req: Req, decisions: readonly RateLimitDecision[]): void
   /** A failure in work done at the response's end: never thrown into the framework's event. */
   report(req: Req, err: unknown): void
 }
@@ -67,6 +81,8 @@ export class Exchange<Req> {
   energyEnd: EndRequest | undefined = undefined
   /** Releases this request's concurrency slot; undefined once released. */
   release: (() => void) | undefined = undefined
+  /** The rate-limit decisions whose reservations the response's end settles; undefined when none. */
+  decisions: readonly RateLimitDecision[] | undefined = undefined
   constructor(readonly req: Req) {}
 }
 
@@ -95,7 +111,9 @@ function isPromise<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
  */
 export function createPipeline<Req>(parts: Parts<Req>, port: ExchangePort<Req>): Pipeline<Req> {
   const { rate, tracker, meter, controller, header } = parts
-  const watchesEnd = tracker !== undefined || meter !== undefined || controller !== undefined
+  const settles = rate?.settles === true
+  if (rate !== undefined) learnSettle(rate.settle)
+  const watchesEnd = tracker !== undefined || meter !== undefined || controller !== undefined || settles
   const nameOf = routeNames()
 
   function end(x: Exchange<Req>): void {
@@ -130,6 +148,16 @@ export function createPipeline<Req>(parts: Parts<Req>, port: ExchangePort<Req>):
       if (!looked) route = port.route(req)
       try {
         energyEnd(route === undefined ? UNMATCHED_ROUTE : nameOf(port.method(req), route))
+      } catch (err) {
+        port.report(req, err)
+      }
+    }
+    const decisions = x.decisions
+    if (decisions !== undefined && rate !== undefined) {
+      x.decisions = undefined
+      try {
+        // A failed response (or a client that left) gives back what it reserved beyond the request itself.
+        rate.finish(decisions, !port.completed(req) || port.statusCode(req) >= 400)
       } catch (err) {
         port.report(req, err)
       }
@@ -180,6 +208,8 @@ export function createPipeline<Req>(parts: Parts<Req>, port: ExchangePort<Req>):
   ): T | Promise<T | undefined> | undefined {
     const headers = plan.headers
     for (const name in headers) port.setHeader(req, name, headers[name] as string)
+    port.keepDecisions(req, plan.decisions)
+    if (settles && x !== undefined) x.decisions = plan.decisions
     // The route an exact policy proves, for a request the framework never routes (refused here, or
     // a body its parser refused): its figures stay under its endpoint, as in a framework that routes first.
     if (plan.route !== undefined) port.setRouteHint(req, plan.route)
@@ -200,7 +230,7 @@ export function createPipeline<Req>(parts: Parts<Req>, port: ExchangePort<Req>):
       else port.watchEnd(req, x, end)
     }
     if (rate === undefined) return takeSlot(req, x, proceed)
-    const plan = rate.handle(req, port.limiterInput(req))
+    const plan = rate.handle(req, port.limiterInput(req), port.decisions(req))
     if (plan === undefined) return takeSlot(req, x, proceed)
     if (isPromise(plan)) return plan.then((p) => applyPlan(req, x, p, proceed))
     return applyPlan(req, x, plan, proceed)

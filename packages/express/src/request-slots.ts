@@ -18,10 +18,22 @@
  * A request Express did not initialise (no `app.request` prototype, or no
  * `res.locals`) gets plain properties instead.
  */
+import type { RateLimitDecision } from '@cortex/token-bucket'
 import type { Request } from 'express'
 
-/** The key the token-bucket handler keeps a request's decisions under (`Symbol.for`, shared across copies). */
+/** The key a request's rate-limit decisions are kept under (`Symbol.for`: @cortex/token-bucket's deprecated `rateLimitDecisions(req)` reads it too). */
 const DECISIONS = Symbol.for('@cortex/token-bucket.decisions')
+
+type Keeps = { [DECISIONS]?: readonly RateLimitDecision[] }
+
+/** The rate-limit decisions kept on `req` (in `res.locals`, through the accessor). */
+export function decisionsOf(req: Request): readonly RateLimitDecision[] | undefined {
+  return (req as Keeps)[DECISIONS]
+}
+
+export function keepDecisions(req: Request, decisions: readonly RateLimitDecision[]): void {
+  ;(req as Keeps)[DECISIONS] = decisions
+}
 /** Where `req.powerMode` lives in `res.locals`. */
 const POWER_MODE = Symbol('@cortex/express.powerMode')
 

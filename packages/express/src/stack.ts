@@ -27,11 +27,14 @@ import {
   type RateLimitOptions as GenericRateLimitOptions,
   type Parts,
   type PowerModeOptions,
+  type QuotaAccess,
+  quotaAccess,
   type SloTrackingOptions,
 } from '@cortex/exchange'
+import type { Cost, MaybePromise, RateLimitDecision } from '@cortex/token-bucket'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import { limiterInfo, routeOf, setRouteHint } from './request-info.js'
-import { installRequestSlots } from './request-slots.js'
+import { decisionsOf, installRequestSlots, keepDecisions } from './request-slots.js'
 
 declare global {
   namespace Express {
@@ -90,8 +93,26 @@ const port: ExchangePort<Request> = {
     req.powerMode = mode
   },
   setRouteHint,
+  decisions: decisionsOf,
+  keepDecisions,
   report: (_req, err) => warnCloseFailure(err),
 }
+
+/**
+ * The current request's quota: `rateLimitDecisions(req)` lists the rate
+ * limits' decisions; `settleRateLimit(req, { tokens })` charges the actual
+ * cost of a list policy's reservation once it is known.
+ *
+ * @example
+ * app.post('/agents/plan', async (req, res) => {
+ *   const plan = await generate(req.body)
+ *   settleRateLimit(req, { tokens: plan.usage.totalTokens })
+ *   res.json(plan)
+ * })
+ */
+const quota: QuotaAccess<Request> = quotaAccess<Request>(decisionsOf)
+export const rateLimitDecisions: (req: Request) => readonly RateLimitDecision[] = quota.rateLimitDecisions
+export const settleRateLimit: (req: Request, actual: Cost) => MaybePromise<void> = quota.settleRateLimit
 
 function isPromise(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown })?.then === 'function'

@@ -35,6 +35,7 @@ declare module 'fastify' {
  */
 export function decorateRoute(app: FastifyInstance): void {
   if (!app.hasRequestDecorator('cortexRoute')) app.decorateRequest('cortexRoute', null)
+  if (!app.hasRequestDecorator('cortexDecisions')) app.decorateRequest('cortexDecisions', null)
 }
 
 /** The matched route template, or undefined when no route matched (404). */

@@ -22,8 +22,11 @@ import {
   type RateLimitOptions as GenericRateLimitOptions,
   type Parts,
   type PowerModeOptions,
+  type QuotaAccess,
+  quotaAccess,
   type SloTrackingOptions,
 } from '@cortex/exchange'
+import type { RateLimitDecision } from '@cortex/token-bucket'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { cortexPlugin } from './plugin.js'
 import { decorateRoute, requestInfo, routeOf } from './request-info.js'
@@ -34,6 +37,8 @@ declare module 'fastify' {
     powerMode?: string
     /** This request's reply, for the exchange pipeline (set by every @cortex plugin). */
     cortexReply: FastifyReply | null
+    /** The rate-limit decisions made on this request (read them with `rateLimitDecisions(request)`). */
+    cortexDecisions: readonly RateLimitDecision[] | null
   }
 }
 
@@ -87,9 +92,28 @@ const port: ExchangePort<FastifyRequest> = {
   },
   // Fastify routed before the pipeline ran: a refusal proves nothing the route does not say.
   setRouteHint: () => {},
+  decisions: (request) => request.cortexDecisions ?? undefined,
+  keepDecisions: (request, decisions) => {
+    request.cortexDecisions = decisions
+  },
   // Nothing may throw into the socket's event: report it instead.
   report: (request, err) => request.log.error({ err }, '@cortex/fastify: a response-close step failed'),
 }
+
+/**
+ * The current request's quota: `rateLimitDecisions(request)` lists the rate
+ * limits' decisions; `settleRateLimit(request, { tokens })` charges the
+ * actual cost of a list policy's reservation once it is known.
+ *
+ * @example
+ * app.post('/agents/plan', async (request) => {
+ *   const plan = await generate(request.body)
+ *   settleRateLimit(request, { tokens: plan.usage.totalTokens })
+ *   return plan
+ * })
+ */
+export const { rateLimitDecisions, settleRateLimit }: QuotaAccess<FastifyRequest> =
+  quotaAccess<FastifyRequest>((request) => request.cortexDecisions ?? undefined)
 
 function isPromise(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown })?.then === 'function'

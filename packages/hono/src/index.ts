@@ -25,4 +25,4 @@ export {
   type SloTrackingOptions,
   sloTracking,
 } from './slo.js'
-export { type CortexOptions, cortex } from './stack.js'
+export { type CortexOptions, cortex, rateLimitDecisions, settleRateLimit } from './stack.js'

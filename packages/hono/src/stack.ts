@@ -28,8 +28,11 @@ import {
   type RateLimitOptions as GenericRateLimitOptions,
   PARTS,
   type PowerModeOptions,
+  type QuotaAccess,
+  quotaAccess,
   type SloTrackingOptions,
 } from '@cortex/exchange'
+import type { RateLimitDecision } from '@cortex/token-bucket'
 import type { Context, MiddlewareHandler, Next } from 'hono'
 import { addressOf, type ClientAddress, headerRecord, matchedRoute, UNKNOWN_ROUTE } from './request-info.js'
 
@@ -255,6 +258,8 @@ export function createStack(options: CortexOptions, where: string): MiddlewareHa
       ;(c as Carrier)[kAnswer] = c.json(body, status as 429)
     },
     setPowerMode: (c, mode) => c.set('powerMode', mode),
+    decisions: decisionsOf,
+    keepDecisions: (c, decisions) => c.set(DECISIONS, decisions),
     // Hono routes before any middleware: a refusal proves nothing the matched route does not say.
     setRouteHint: () => {},
     report: (_c, err) => reportFailure(err),
@@ -338,6 +343,27 @@ function failureReporter(where: string): (err: unknown) => void {
     )
   }
 }
+
+/** The context variable a request's rate-limit decisions are kept in (`c.get('rateLimitDecisions')`). */
+const DECISIONS = 'rateLimitDecisions'
+
+function decisionsOf(c: Context): readonly RateLimitDecision[] | undefined {
+  return c.get(DECISIONS) as readonly RateLimitDecision[] | undefined
+}
+
+/**
+ * The current request's quota: `rateLimitDecisions(c)` lists the rate
+ * limits' decisions; `settleRateLimit(c, { tokens })` charges the actual
+ * cost of a list policy's reservation once it is known.
+ *
+ * @example
+ * app.post('/agents/plan', async (c) => {
+ *   const plan = await generate(await c.req.json())
+ *   settleRateLimit(c, { tokens: plan.usage.totalTokens })
+ *   return c.json(plan)
+ * })
+ */
+export const { rateLimitDecisions, settleRateLimit }: QuotaAccess<Context> = quotaAccess<Context>(decisionsOf)
 
 /**
  * The whole @cortex stack as ONE Hono middleware: any of rate limiting, SLO

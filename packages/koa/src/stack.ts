@@ -23,8 +23,11 @@ import {
   type RateLimitOptions as GenericRateLimitOptions,
   type Parts,
   type PowerModeOptions,
+  type QuotaAccess,
+  quotaAccess,
   type SloTrackingOptions,
 } from '@cortex/exchange'
+import type { RateLimitDecision } from '@cortex/token-bucket'
 import type { Context, Middleware, Next } from 'koa'
 import { limiterInfo, routeOf, setRouteHint } from './request-info.js'
 import { setHeader } from './response.js'
@@ -34,6 +37,10 @@ export type RateLimitOptions = GenericRateLimitOptions<Context>
 /** The parts of `cortex()`: each is the options of the middleware of the same concern. */
 export type CortexOptions = GenericCortexOptions<Context>
 export type { EnergyTrackingOptions, PowerModeOptions, SloTrackingOptions }
+
+/** Where a request's rate-limit decisions are kept: `ctx.state`, under a key no template sees. */
+const DECISIONS = Symbol('@cortex/koa.rateLimitDecisions')
+type Keeps = { [DECISIONS]?: readonly RateLimitDecision[] }
 
 /** Koa's side of the exchange pipeline. */
 const port: ExchangePort<Context> = {
@@ -56,9 +63,29 @@ const port: ExchangePort<Context> = {
     ctx.state.powerMode = mode
   },
   setRouteHint,
+  decisions: (ctx) => (ctx.state as Keeps)[DECISIONS],
+  keepDecisions: (ctx, decisions) => {
+    ;(ctx.state as Keeps)[DECISIONS] = decisions
+  },
   // A failure at the response's end goes to the app's 'error' event, never into the socket's event.
   report: (ctx, err) => void ctx.app.emit('error', err, ctx),
 }
+
+/**
+ * The current request's quota: `rateLimitDecisions(ctx)` lists the rate
+ * limits' decisions; `settleRateLimit(ctx, { tokens })` charges the actual
+ * cost of a list policy's reservation once it is known.
+ *
+ * @example
+ * router.post('/agents/plan', async (ctx) => {
+ *   const plan = await generate(ctx.request.body)
+ *   settleRateLimit(ctx, { tokens: plan.usage.totalTokens })
+ *   ctx.body = plan
+ * })
+ */
+export const { rateLimitDecisions, settleRateLimit }: QuotaAccess<Context> = quotaAccess<Context>(
+  (ctx) => (ctx.state as Keeps)[DECISIONS],
+)
 
 /**
  * The middleware for the given parts (at least one). `where` names the

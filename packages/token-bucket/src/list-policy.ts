@@ -40,6 +40,7 @@ export type Cost = number | Readonly<Record<string, number>>
 
 /** What an admitted list decision reserved, kept until it is settled. */
 interface Reservation {
+  readonly s: LimiterState
   readonly rt: Runtime
   readonly key: string
   readonly costs: readonly number[]
@@ -172,7 +173,7 @@ function finish(
   const charged = answer.allowed && mode === 'take'
   const d = limitsDecision(rt, costs, answer.allowed, answer.states, answer.now, charged, degraded)
   if (counted) s.count(rowOf(rt, d), d.allowed ? ALLOWED : DENIED)
-  if (charged) reservations.set(d, { rt, key, costs, store })
+  if (charged) reservations.set(d, { s, rt, key, costs, store })
   return d
 }
 
@@ -219,10 +220,54 @@ function failover(
  */
 export function settle(s: LimiterState, decision: RateLimitDecision, actual: Cost): MaybePromise<void> {
   const r = typeof decision === 'object' && decision !== null ? reservations.get(decision) : undefined
-  if (r === undefined) {
+  if (r === undefined || r.s !== s) {
     s.counts.settlesIgnored++
     return
   }
+  return settleReserved(r, decision, actual)
+}
+
+/** True when `decision` holds a reservation not settled yet. */
+export function isReserved(decision: RateLimitDecision): boolean {
+  return reservations.has(decision)
+}
+
+/**
+ * Settles every decision of `decisions` that holds a reservation (a
+ * request's decisions, as adapters keep them) with `actual`, each by the
+ * limiter that made it; the others are left alone. Never rejects.
+ */
+export function settleDecisions(decisions: readonly RateLimitDecision[], actual: Cost): MaybePromise<void> {
+  const pending: Promise<void>[] = []
+  for (const d of decisions) {
+    const r = reservations.get(d)
+    if (r === undefined) continue
+    const done = settleReserved(r, d, actual)
+    if (isPromiseLike(done)) pending.push(done)
+  }
+  if (pending.length > 0) return Promise.all(pending).then(() => undefined)
+}
+
+/**
+ * For a response that failed (status >= 400, or the client left): gives
+ * back what unsettled decisions reserved in every unit but requests — the
+ * request still counts, the work it reserved for did not happen.
+ */
+export function refundUnsettled(decisions: readonly RateLimitDecision[]): MaybePromise<void> {
+  const pending: Promise<void>[] = []
+  for (const d of decisions) {
+    const r = reservations.get(d)
+    if (r === undefined) continue
+    const actual: Record<string, number> = {}
+    for (const l of r.rt.limits as readonly LimitRuntime[]) if (l.unit !== REQUESTS) actual[l.unit] = 0
+    const done = settleReserved(r, d, actual)
+    if (isPromiseLike(done)) pending.push(done)
+  }
+  if (pending.length > 0) return Promise.all(pending).then(() => undefined)
+}
+
+function settleReserved(r: Reservation, decision: RateLimitDecision, actual: Cost): MaybePromise<void> {
+  const s = r.s
   const limits = r.rt.limits as readonly LimitRuntime[]
   const named =
     typeof actual === 'object' && actual !== null ? (actual as Record<string, unknown>) : undefined

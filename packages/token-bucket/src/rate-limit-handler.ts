@@ -10,7 +10,8 @@ import { apiKeyFromHeaders, clientAddressKey } from './client-key.js'
 import type { RateLimitDecision } from './decision.js'
 import { checkHeaderFormat, type HeaderFormat, rateLimitHeaders } from './headers.js'
 import type { LimiterState } from './limiter-state.js'
-import { type Cost, requestsCost } from './list-policy.js'
+import { type Cost, refundUnsettled, requestsCost, settleDecisions } from './list-policy.js'
+import { REQUESTS } from './policies.js'
 import { checkFunction, emit, warn } from './rate-limiter-options.js'
 import { isPromiseLike, type MaybePromise } from './store.js'
 import { unlimited } from './store-guard.js'
@@ -95,18 +96,43 @@ export interface RateLimitHandlerInput {
 
 /** The framework-free half of an adapter. */
 export interface RateLimitHandler<Req> {
-  /** The plan for a request, or undefined when `skip` says so. Never rejects. */
-  handle(req: Req, input: RateLimitHandlerInput): MaybePromise<RateLimitPlan> | undefined
+  /**
+   * The plan for a request, or undefined when `skip` says so. Never rejects.
+   * `previous` are the decisions earlier rate limits made on the same
+   * request (kept by the adapter): the plan's headers and `decisions` cover
+   * them all.
+   */
+  handle(
+    req: Req,
+    input: RateLimitHandlerInput,
+    previous?: readonly RateLimitDecision[],
+  ): MaybePromise<RateLimitPlan> | undefined
+  /**
+   * True when the limiter has a list policy with a unit other than requests:
+   * its reservations are settled, so the adapter watches the response's end
+   * and calls `finish`.
+   */
+  readonly settles: boolean
+  /**
+   * The response ended (`failed`: a status >= 400, or the client left):
+   * what unsettled decisions reserved in every unit but requests is given
+   * back for a failed response; a successful one keeps its reservation.
+   */
+  finish(decisions: readonly RateLimitDecision[], failed: boolean): void
+  /** `settleDecisions`: settles the reservations among a request's decisions with the actual cost. Never rejects. */
+  settle(decisions: readonly RateLimitDecision[], actual: Cost): MaybePromise<void> | undefined
 }
 
-/** The decisions adapters attached to a request, read with `rateLimitDecisions`. */
+/** Where the Express adapter keeps a request's decisions (`res.locals`, through an accessor on its request prototype). */
 const DECISIONS = Symbol.for('@cortex/token-bucket.decisions')
 
 /**
- * The decisions made on a request by every `rateLimit` middleware it passed.
+ * The decisions made on an Express request by every `rateLimit` middleware
+ * it passed.
  *
- * @example
- * app.get('/quota', (req, res) => res.json(rateLimitDecisions(req)))
+ * @deprecated Use the adapter's own `rateLimitDecisions` (`@cortex/express`,
+ * `@cortex/koa`, `@cortex/fastify`, `@cortex/hono`), which reads them where
+ * that framework keeps per-request values; this one reads Express's only.
  */
 export function rateLimitDecisions(req: object): readonly RateLimitDecision[] {
   return (req as { [DECISIONS]?: RateLimitDecision[] })[DECISIONS] ?? []
@@ -221,18 +247,21 @@ export function createHandler<Req>(
       ? s.config.defaultFormat
       : checkHeaderFormat(handlerOptions.headers, 'headers', at)
   const { key, skip, cost } = handlerOptions
-  const plan = (req: Req, d: RateLimitDecision): RateLimitPlan => {
-    const carrier = req as { [DECISIONS]?: RateLimitDecision[] }
-    const previous = carrier[DECISIONS]
-    const decisions = previous === undefined ? [d] : [...previous, d]
-    carrier[DECISIONS] = decisions
-    return planOf(s, decisions, format)
-  }
+  const plan = (d: RateLimitDecision, previous: readonly RateLimitDecision[] | undefined): RateLimitPlan =>
+    planOf(s, previous === undefined || previous.length === 0 ? [d] : [...previous, d], format)
+  const settles = s.config.descriptions.some((p) => p.limits?.some((l) => l.unit !== REQUESTS) === true)
   return {
-    handle(req, input) {
+    handle(req, input, previous) {
       if (skip?.(req)) return undefined
       const r = decide(s, input.info, key?.(req), cost?.(req), input.headers, input.trustProxy, input.routed)
-      return isPromiseLike(r) ? r.then((d) => plan(req, d)) : plan(req, r)
+      return isPromiseLike(r) ? r.then((d) => plan(d, previous)) : plan(r, previous)
+    },
+    settles,
+    settle: settleDecisions,
+    finish(decisions, failed) {
+      if (!failed) return
+      const done = refundUnsettled(decisions)
+      if (isPromiseLike(done)) done.then(undefined, () => {})
     },
   }
 }
