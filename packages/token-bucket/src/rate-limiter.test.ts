@@ -4,7 +4,12 @@ import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { RateLimitDecision } from './decision.js'
 import { memoryStore } from './memory-store.js'
-import { createRateLimiter, type RateLimitEvent, rateLimitDecisions } from './rate-limiter.js'
+import {
+  createRateLimiter,
+  type RateLimitEvent,
+  type RateLimitPlan,
+  rateLimitDecisions,
+} from './rate-limiter.js'
 import type { RateLimitStore } from './store.js'
 
 const T0 = 1_764_000_000_000
@@ -657,12 +662,14 @@ describe('check, handler and responseFor (the adapters’ side)', () => {
     const input = {
       info: { method: 'POST', path: '/embed/multimodal', route: undefined, clientAddress: '10.0.0.1' },
     }
-    let last: unknown
+    let last: RateLimitPlan | undefined
     for (let i = 0; i < 3; i++) {
       const req = {}
-      hb.handle(req, input)
-      last = ha.handle(req, input)
-      expect(rateLimitDecisions(req)).toHaveLength(2)
+      // The adapter keeps the earlier decisions and hands them to the next handler (the limiter writes nothing on req).
+      const first = hb.handle(req, input) as RateLimitPlan
+      last = ha.handle(req, input, first.decisions) as RateLimitPlan
+      expect(last.decisions).toHaveLength(2)
+      expect(rateLimitDecisions(req)).toHaveLength(0)
     }
     expect(last).toMatchObject({
       allowed: false,
