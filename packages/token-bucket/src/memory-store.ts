@@ -16,6 +16,10 @@
  *   so more of it stays in a core's cache; a decision costs one hash of the
  *   key, one index read and one entry.
  *
+ * A list policy keeps each of its limits as an entry of its own (under the
+ * limit's id), so a client of a three-limit policy holds three entries and
+ * `maxKeys` counts (key, limit) pairs.
+ *
  * The entry arrays start small and double, up to maxKeys entries and never
  * beyond; the store never holds more than maxKeys keys. Once it does, a new
  * key takes the entry of a victim chosen by a clock hand sweeping the entries
@@ -139,10 +143,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
  * The store's state lives in fields of one class, not in a closure. V8
  * compiles a closure's code for the first closure's own variables while it is
  * the only one; once a second store runs in the process (a fallback store, a
- * second limiter, a test), every store shares generic code. In the 100k-keys
- * benchmark, with a second store warmed up first, the closure version fell
- * from about 1.2× the fastest peer to 0.93–1.15×; this class stayed at
- * 1.13–1.57×. Fields of one class read the same for every instance.
+ * second limiter, a test), every store shares generic code, which the
+ * 100k-keys benchmark shows as a clear loss (benchmarks/README.md). Fields of
+ * one class read the same for every instance.
  */
 class TableStore implements MemoryStore {
   readonly name = 'memory' as const
