@@ -19,7 +19,7 @@ export {
   type RateLimitHeadersOptions,
   rateLimitHeaders,
 } from './headers.js'
-export { isReserved, settleDecisions } from './list-policy.js'
+export { settleDecisions } from './list-policy.js'
 export { type MemoryStore, type MemoryStoreOptions, memoryStore } from './memory-store.js'
 export type {
   LimitConfig,

@@ -60,6 +60,20 @@ describe('list policies: configuration', () => {
     expect(make([{ name: 'tokens', limit: 0, window: '1m', unit: 'tokens' }])).toThrow(/limit "tokens"/)
     expect(make([{ name: 'x', limit: 1, window: '1m', maxDelayMs: 5 }])).toThrow(/maxDelayMs/)
     expect(make([{ name: 'x', limit: 1, window: '1m', unit: 'a b' }])).toThrow(/unit/)
+    // A store that cannot decide several limits at once is refused up front, naming the policy.
+    const single = { name: 'custom', take: () => ({}) as never, reset: () => {} }
+    expect(() =>
+      createRateLimiter({ policies: { [PLAN]: [{ name: 'a', limit: 1, window: '1m' }] }, store: single }),
+    ).toThrow(/store.*takeLimits.*POST \/agents\/plan/)
+    expect(() =>
+      createRateLimiter({
+        policies: { [PLAN]: [{ name: 'a', limit: 1, window: '1m' }] },
+        onStoreError: single,
+      }),
+    ).toThrow(/onStoreError.*takeLimits/)
+    expect(() =>
+      createRateLimiter({ policies: { [PLAN]: { limit: 1, window: '1m' } }, store: single }),
+    ).not.toThrow()
   })
 
   it('describes a list policy by its limits (units default to requests)', () => {

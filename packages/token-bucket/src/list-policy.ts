@@ -227,11 +227,6 @@ export function settle(s: LimiterState, decision: RateLimitDecision, actual: Cos
   return settleReserved(r, decision, actual)
 }
 
-/** True when `decision` holds a reservation not settled yet. */
-export function isReserved(decision: RateLimitDecision): boolean {
-  return reservations.has(decision)
-}
-
 /**
  * Settles every decision of `decisions` that holds a reservation (a
  * request's decisions, as adapters keep them) with `actual`, each by the

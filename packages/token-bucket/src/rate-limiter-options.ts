@@ -118,13 +118,24 @@ export function checkFunction(value: unknown, option: string, where: string): vo
   }
 }
 
-function checkStore(value: unknown, option: string): RateLimitStore {
+function checkStore(value: unknown, option: string, listPolicy: string | undefined): RateLimitStore {
   const s = value as Partial<RateLimitStore> | null
   if (typeof s !== 'object' || s === null || typeof s.take !== 'function' || typeof s.reset !== 'function') {
     throw new CortexConfigError(
       option,
       value,
       'a store (memoryStore(), redisStore(...) or { name, take, reset })',
+      'createRateLimiter',
+    )
+  }
+  if (
+    listPolicy !== undefined &&
+    (typeof s.takeLimits !== 'function' || typeof s.chargeLimits !== 'function')
+  ) {
+    throw new CortexConfigError(
+      option,
+      s.name ?? value,
+      `a store with takeLimits and chargeLimits (memoryStore(), redisStore(...)), since policy ${JSON.stringify(listPolicy)} is a list of limits`,
       'createRateLimiter',
     )
   }
@@ -194,14 +205,16 @@ export function resolveOptions(options: RateLimiterOptions): LimiterConfig {
   checkObject(options, 'options', where)
   checkKnownKeys(options, OPTIONS, where)
   const descriptions = parsePolicies(options.policies)
-  const store = options.store === undefined ? memoryStore() : checkStore(options.store, 'store')
+  const listPolicy = descriptions.find((d) => d.limits !== undefined)?.name
+  const store = options.store === undefined ? memoryStore() : checkStore(options.store, 'store', listPolicy)
   checkFunction(options.clock, 'clock', where)
   const clock = options.clock ?? Date.now
   const onStoreError = options.onStoreError ?? 'allow'
   if (typeof onStoreError !== 'object' && onStoreError !== 'allow' && onStoreError !== 'deny') {
     throw new CortexConfigError('onStoreError', onStoreError, "'allow', 'deny' or a fallback store", where)
   }
-  const fallback = typeof onStoreError === 'object' ? checkStore(onStoreError, 'onStoreError') : undefined
+  const fallback =
+    typeof onStoreError === 'object' ? checkStore(onStoreError, 'onStoreError', listPolicy) : undefined
   const storeTimeoutMs =
     options.storeTimeoutMs === undefined
       ? 50
