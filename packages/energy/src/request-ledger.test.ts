@@ -342,7 +342,7 @@ describe('RequestLedger', () => {
     expect(Object.keys(ledger.routes()['GET /a']?.byStatusClass ?? {})).toEqual([statusClass])
   })
 
-  it('property: the energy of ended requests per outcome never decreases (it is exported as a counter)', () => {
+  it('property: the energy of ended requests per outcome never decreases (it is exported as a counter), and none stays in flight after the last end', () => {
     const op = fc.oneof(
       fc.record({
         kind: fc.constant('start' as const),
@@ -386,6 +386,10 @@ describe('RequestLedger', () => {
             for (const [key, before] of seen) expect(now.get(key) ?? 0).toBeGreaterThanOrEqual(before)
             seen = now
           }
+          // Once every request has ended, nothing (not even a rounding residue) stays in flight.
+          for (const r of open.splice(0)) r.end(r.route, undefined, 200)
+          for (const r of Object.values(ledger.routes())) expect(r.inFlightJoules).toBe(0)
+          expect(ledger.pendingJoules).toBe(0)
         },
       ),
       { numRuns: 200 },

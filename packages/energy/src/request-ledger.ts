@@ -208,14 +208,25 @@ export class RequestLedger {
     this.#release(h)
   }
 
-  /** Moves an ended request's time in the current interval and its earned energy from `source` to `target`. */
+  /**
+   * Moves an ended request's time in the current interval and its earned
+   * energy from `source` to `target`. The last request to leave a slot takes
+   * all that is left in it, so no rounding residue stays behind.
+   */
   #move(h: number, source: number, target: number, now: number): void {
     const start = this.#hStart[h] as number
-    const overlap = Math.max(0, now - Math.max(start, this.#boundary))
+    const last = this.#count[source] === 0
+    const overlap = last
+      ? (this.#integral[source] as number)
+      : Math.max(0, now - Math.max(start, this.#boundary))
     this.#integral[source] = Math.max(0, (this.#integral[source] as number) - overlap)
     this.#advance(target, now)
     this.#integral[target] = (this.#integral[target] as number) + overlap
     const startEpoch = this.#hEpoch[h] as number
+    if (last) {
+      this.#transfer(source, target, this.#joules[source] as number, this.#co2[source] as number)
+      return
+    }
     if (startEpoch === this.#epoch) return
     let joules = this.#perRequest - (this.#hPerRequest[h] as number)
     let co2 = this.#perRequestCo2 - (this.#hPerRequestCo2[h] as number)
@@ -226,8 +237,15 @@ export class RequestLedger {
       joules -= before
       co2 -= before * (this.#gPerJ[i] as number)
     }
-    joules = Math.min(Math.max(0, joules), this.#joules[source] as number)
-    co2 = Math.min(Math.max(0, co2), this.#co2[source] as number)
+    this.#transfer(
+      source,
+      target,
+      Math.min(Math.max(0, joules), this.#joules[source] as number),
+      Math.min(Math.max(0, co2), this.#co2[source] as number),
+    )
+  }
+
+  #transfer(source: number, target: number, joules: number, co2: number): void {
     this.#joules[source] = (this.#joules[source] as number) - joules
     this.#co2[source] = (this.#co2[source] as number) - co2
     this.#joules[target] = (this.#joules[target] as number) + joules
