@@ -101,7 +101,21 @@ describe('energy adapters', () => {
       const counts = Object.fromEntries(
         Object.entries(served.routes).map(([route, r]) => [route, r.requests]),
       )
-      expect(counts).toEqual({ 'GET /health/live': 3, 'POST /embed/:model': 2, __unmatched__: 1 })
+      // Named as the SLO tracker names them, unmatched included (issue 19, finding 6).
+      expect(counts).toEqual({ 'GET /health/live': 3, 'POST /embed/:model': 2, 'GET __unmatched__': 1 })
+      expect(served.routes['GET __unmatched__']).toMatchObject({ method: 'GET', route: '__unmatched__' })
+      // Each request counts under the status class of the response sent (finding 5).
+      const outcomes = Object.fromEntries(
+        Object.entries(served.routes).map(([route, r]) => [
+          route,
+          Object.fromEntries(Object.entries(r.byStatusClass).map(([c, o]) => [c, o.requests])),
+        ]),
+      )
+      expect(outcomes).toEqual({
+        'GET /health/live': { '2xx': 3 },
+        'POST /embed/:model': { '2xx': 2 },
+        'GET __unmatched__': { '4xx': 1 },
+      })
       expect(served.routes['POST /embed/:model']?.joules).toBeGreaterThan(0)
       expect(served.routes['POST /embed/:model']?.co2Grams).toBeGreaterThan(0)
       expect(served.carbonIntensity).toMatchObject({ source: 'country', country: 'FRA' })

@@ -93,7 +93,7 @@ describe('ramModelSource', () => {
     })
     await meter.sample()
     now = 10_000
-    expect((await meter.sample()).ram.joules).toBe(200)
+    expect((await meter.sample()).host.ram.joules).toBe(200)
   })
 
   it('rejects bad options', () => {

@@ -127,6 +127,7 @@ export function cpuModelSource(options: CpuModelSourceOptions = {}): EnergySourc
   return {
     name: 'cpu-model',
     kind: 'modelled',
+    scope: 'process',
     component: 'cpu',
     available: () => Promise.resolve(AVAILABLE),
     async read(nowMs: number): Promise<SourceReading> {

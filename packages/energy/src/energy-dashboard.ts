@@ -1,8 +1,9 @@
 /**
  * A Grafana dashboard for the energy metrics a meter exposes
- * (`meter.registerMetrics(registry)`): power by component against the budget,
- * energy and CO₂ over time, grid intensity, joules and CO₂ per request per
- * route, and whether the figures are measured or modelled. Every query is
+ * (`meter.registerMetrics(registry)`): the service's and the machine's power
+ * by component against the budget, energy and CO₂ over time, grid intensity,
+ * joules per request per route and outcome, and whether the figures are
+ * measured or modelled. Every query is
  * plain PromQL over the metric names; a `datasource` variable picks the
  * Prometheus.
  */
@@ -62,10 +63,12 @@ export function energyDashboard(options: EnergyDashboardOptions = {}) {
   const rows: [string, string, string, [string, string][]][] = [
     [
       'Power by component',
-      'Watts drawn by each component; the budget is the dashed line.',
+      "Watts of each component: this service's share, and the machine's (what the budget is compared with; the highest reported when the selection covers several machines).",
       'watt',
       [
-        [`sum by (component) (${m('power_watts')})`, '{{component}}'],
+        [`sum by (component) (${m('power_watts')})`, '{{component}} (service)'],
+        // Every process on a machine reports the same machine figure: one per instance, not their sum.
+        [`max by (component) (${m('host_power_watts')})`, '{{component}} (machine)'],
         [`max(${m('power_budget_watts')})`, 'budget'],
       ],
     ],
@@ -77,12 +80,12 @@ export function energyDashboard(options: EnergyDashboardOptions = {}) {
     ],
     [
       'Energy per request',
-      'Joules per request per route over 5 minutes.',
+      'Joules per request per route and outcome (status class) over 5 minutes: admitted work (2xx) apart from refusals (4xx).',
       'joule',
       [
         [
-          `sum by (route) (rate(${m('energy_per_request_joules_sum')}[5m])) / sum by (route) (rate(${m('energy_per_request_joules_count')}[5m]))`,
-          '{{route}}',
+          `sum by (method, route, status_class) (rate(${m('energy_per_request_joules_sum')}[5m])) / sum by (method, route, status_class) (rate(${m('energy_per_request_joules_count')}[5m]))`,
+          '{{method}} {{route}} {{status_class}}',
         ],
       ],
     ],

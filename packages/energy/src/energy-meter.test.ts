@@ -93,6 +93,25 @@ describe('createEnergyMeter', () => {
     )
   })
 
+  // Issue 19, finding 5: per-route joules read 0 until the next sample closed the interval.
+  it("a request's route figures include the open interval's estimate until the next sample", async () => {
+    const t = manualClock()
+    const meter = createEnergyMeter({ sources: [powerSource(60).source], clock: t.clock, carbonIntensity: 0 })
+    await meter.sample()
+    t.advance(1000)
+    await meter.sample() // 60 W over the latest interval
+    const end = meter.startRequest()
+    t.advance(500)
+    end('POST /agents/plan', undefined, 200)
+    const before = meter.snapshot().routes['POST /agents/plan']
+    expect(before?.joules).toBeCloseTo(30, 9)
+    expect(before?.provisionalJoules).toBeCloseTo(30, 9)
+    expect(before?.byStatusClass['2xx']?.settledJoules).toBe(0)
+    t.advance(500)
+    await meter.sample()
+    expect(meter.snapshot().routes['POST /agents/plan']).toMatchObject({ joules: 60, provisionalJoules: 0 })
+  })
+
   it('fires the budget event after the average passes the budget and clears it with hysteresis', async () => {
     const t = manualClock()
     const power = powerSource(80)
@@ -310,6 +329,7 @@ describe('prom-client metrics', () => {
     const end = meter.startRequest('POST /embed/multimodal')
     t.advance(2000)
     end()
+    meter.startRequest()('GET /health', undefined, 204)
     await meter.sample()
     return { text: await registry.metrics(), meter }
   }
@@ -323,8 +343,17 @@ describe('prom-client metrics', () => {
     expect(text).toMatch(/co2_grams_total 0\.0114/)
     expect(text).toContain('carbon_intensity_grams_per_kwh 342.06')
     expect(text).toContain('# TYPE energy_per_request_joules summary')
-    expect(text).toContain('energy_per_request_joules_sum{route="POST /embed/multimodal"} 120')
-    expect(text).toContain('energy_per_request_joules_count{route="POST /embed/multimodal"} 1')
+    // The labels of the SLO metrics (issue 19, finding 6), and the outcome (finding 5).
+    expect(text).toContain(
+      'energy_per_request_joules_sum{method="POST",route="/embed/multimodal",status_class="none"} 120',
+    )
+    expect(text).toContain(
+      'energy_per_request_joules_count{method="POST",route="/embed/multimodal",status_class="none"} 1',
+    )
+    expect(text).toContain(
+      'energy_per_request_joules_count{method="GET",route="/health",status_class="2xx"} 1',
+    )
+    expect(text).toContain('host_power_watts{component="cpu"} 50')
     expect(text).toContain('energy_estimated 0')
     expect(text).toContain('power_budget_watts 100')
   })

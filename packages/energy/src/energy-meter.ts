@@ -1,9 +1,11 @@
 /**
  * The energy meter: samples its sources every `intervalMs` (an unref'd
  * timer, so it never keeps a process alive), integrates their readings into
- * joules per component, converts them to CO₂, shares each interval's energy
- * among the requests in flight, and raises a `budget` event when the average
- * power passes a budget and again when it falls back below it.
+ * joules per component, takes this process's share of what the sources
+ * measure for the whole machine, converts both to CO₂, shares each
+ * interval's process energy among the requests in flight, and raises a
+ * `budget` event when the machine's average power passes a budget and again
+ * when it falls back below it.
  */
 import {
   CortexConfigError,
@@ -29,6 +31,12 @@ import {
   createIntensityProvider,
 } from './carbon-intensity.js'
 import { type EnergyMetricsOptions, registerEnergyMetrics } from './energy-metrics.js'
+import {
+  type ProcessShareOptions,
+  type ShareCounters,
+  type ShareReader,
+  shareReader,
+} from './process-share.js'
 import { type EndRequest, RequestLedger, type RouteEnergy } from './request-ledger.js'
 import {
   ENERGY_COMPONENTS,
@@ -51,7 +59,15 @@ export interface EnergyMeterOptions {
   intervalMs?: number | string
   /** gCO₂e/kWh, `{ country: 'FRA' }` (ISO 3166-1 alpha-3), or a function for live data. Default: world average. */
   carbonIntensity?: CarbonIntensityOption
-  /** Average power above which `overBudget` turns true and a `budget` event fires, in watts. */
+  /**
+   * How this process's share of what machine-wide sources measure is taken
+   * (RAPL, hwmon, nvidia-smi, the RAM model): by CPU time and resident
+   * memory, read from procfs (default), or `false` to attribute the whole
+   * machine to this process (one process per machine). See the README,
+   * "Process share".
+   */
+  processShare?: ProcessShareOptions | false
+  /** The machine's average power above which `overBudget` turns true and a `budget` event fires, in watts. */
   powerBudgetWatts?: number
   /** The average compared with the budget is taken over this window (ms or `'1m'`). Default 60 000. */
   budgetWindowMs?: number | string
@@ -78,6 +94,37 @@ export interface ComponentEnergy {
   sources: string[]
 }
 
+/** The machine's own figures, as its sources measure or model them (before any process share). */
+export interface HostEnergy {
+  joules: number
+  kWh: number
+  co2Grams: number
+  /** joules / durationSeconds. */
+  avgWatts: number
+  /** Power over the latest interval. */
+  currentWatts: number
+  cpu: ComponentEnergy
+  gpu: ComponentEnergy
+  ram: ComponentEnergy
+}
+
+/** How this process's share of the machine-wide sources is taken, and its latest value. */
+export interface ProcessShareReport {
+  /** `cpu-time`: by CPU time and resident memory; `whole-machine`: `processShare: false`. */
+  rule: 'cpu-time' | 'whole-machine'
+  /** Where the counters come from: `procfs`, `node` (no procfs here), or null with `whole-machine`. */
+  reader: 'procfs' | 'node' | null
+  /** This process's CPU time / the machine's (idle included) over the latest interval, in [0, 1]. */
+  cpu: number
+  /** Resident memory / the machine's memory at the latest sample, in [0, 1]. */
+  ram: number
+  /** Of machine-wide GPU energy: 0 (not attributed: no per-process GPU figure is read), 1 with `whole-machine`. */
+  gpu: number
+  /** Failed reads of the counters (the previous share is kept). */
+  errors: number
+  lastError?: string
+}
+
 /** A source as the snapshot reports it. */
 export interface SourceReport {
   name: string
@@ -102,22 +149,27 @@ export interface EnergySnapshot {
   /** From the first to the latest reading. */
   durationSeconds: number
   samples: number
+  /** This process's joules (its share of machine-wide sources; see `host` for the machine's). */
   joules: number
   kWh: number
   co2Grams: number
   carbonIntensity: CarbonIntensityInfo
   /** joules / durationSeconds. */
   avgWatts: number
-  /** Power over the latest interval. */
+  /** This process's power over the latest interval. */
   currentWatts: number
   cpu: ComponentEnergy
   gpu: ComponentEnergy
   ram: ComponentEnergy
+  /** The machine's figures. */
+  host: HostEnergy
+  /** How this process's share was taken. */
+  share: ProcessShareReport
   sources: SourceReport[]
   /** True when any figure comes from a model rather than a sensor. */
   estimated: boolean
   powerBudgetWatts: number | null
-  /** Average power over `budgetWindowMs`, compared with the budget; null without a budget. */
+  /** The machine's average power over `budgetWindowMs`, compared with the budget; null without a budget. */
   budgetAverageWatts: number | null
   overBudget: boolean
   routes: Record<string, RouteEnergy>
@@ -156,8 +208,10 @@ export interface EnergyMeter {
   /**
    * Starts attributing energy to a request; call the returned function once
    * when it ends. Without a route (the framework knows it only after
-   * routing), pass it to the end function: `end('GET /users/:id')`. See the
-   * README for double-end behaviour.
+   * routing), pass it to the end function: `end('GET /users/:id')`. Pass
+   * the response status as the third argument (`end(route, atMs, 429)`) to
+   * count the request under its outcome (`2xx`, `4xx`, … or `none`). See
+   * the README for double-end behaviour.
    *
    * `atMs` (here and on the end function) is the time on the meter's clock
    * (`meter.now()`) when the caller has already read it — for instance the
@@ -187,11 +241,14 @@ const OPTION_KEYS = [
   'maxInFlight',
   'clock',
   'timers',
+  'processShare',
 ]
 const MAX_WINDOW_ENTRIES = 3600
 
 interface SourceState {
   source: EnergySource
+  /** True when the source covers the whole machine (its energy is shared). */
+  machine: boolean
   used: boolean
   reason: string | undefined
   previousJoules: number
@@ -255,6 +312,15 @@ export function createEnergyMeter(options: EnergyMeterOptions = {}): EnergyMeter
       ? 100_000
       : checkNumber(options.maxInFlight, 'maxInFlight', { min: 1, max: 10_000_000, integer: true, where })
   const intensity = createIntensityProvider(options.carbonIntensity)
+  if (
+    options.processShare !== undefined &&
+    options.processShare !== false &&
+    typeof options.processShare !== 'object'
+  ) {
+    throw new CortexConfigError('processShare', options.processShare, '{ procRoot?, pid? } or false', where)
+  }
+  const shares: ShareReader | undefined =
+    options.processShare === false ? undefined : shareReader(options.processShare ?? {}, where)
 
   let resolveSources: () => Promise<SourceState[]>
   if (options.sources === undefined || options.sources === 'auto') {
@@ -303,11 +369,17 @@ export function createEnergyMeter(options: EnergyMeterOptions = {}): EnergyMeter
   let firstAt = Number.NaN
   let lastAt = Number.NaN
   let samples = 0
-  let totalJoules = 0
-  let totalCo2 = 0
-  let currentWatts = 0
-  const componentJoules: Record<EnergyComponent, number> = { cpu: 0, gpu: 0, ram: 0 }
-  const componentWatts: Record<EnergyComponent, number> = { cpu: 0, gpu: 0, ram: 0 }
+  const own = newTotals()
+  const host = newTotals()
+  let previousCounters: ShareCounters | undefined
+  const share: ProcessShareReport = {
+    rule: shares === undefined ? 'whole-machine' : 'cpu-time',
+    reader: null,
+    cpu: shares === undefined ? 1 : 0,
+    ram: shares === undefined ? 1 : 0,
+    gpu: shares === undefined ? 1 : 0,
+    errors: 0,
+  }
   const listeners = {
     budget: new Set<(e: BudgetEvent) => void>(),
     sample: new Set<(s: EnergySnapshot) => void>(),
@@ -326,34 +398,43 @@ export function createEnergyMeter(options: EnergyMeterOptions = {}): EnergyMeter
     const used = all.filter((s) => s.used)
     const readAt = clock()
     await intensity.refresh(readAt)
-    const readings = await Promise.all(
-      used.map((s) =>
-        s.source.read(readAt).then(
-          (r): SourceReading | Error => r,
-          (err: unknown): SourceReading | Error => (err instanceof Error ? err : new Error(String(err))),
+    const [readings] = await Promise.all([
+      Promise.all(
+        used.map((s) =>
+          s.source.read(readAt).then(
+            (r): SourceReading | Error => r,
+            (err: unknown): SourceReading | Error => (err instanceof Error ? err : new Error(String(err))),
+          ),
         ),
       ),
-    )
+      updateShare(),
+    ])
     const first = Number.isNaN(lastAt)
     const dtSeconds = first ? 0 : Math.max(0, (readAt - lastAt) / 1000)
-    let intervalJoules = 0
-    componentWatts.cpu = 0
-    componentWatts.gpu = 0
-    componentWatts.ram = 0
+    let hostJoules = 0
+    let ownJoules = 0
+    for (const c of ENERGY_COMPONENTS) {
+      host.watts[c] = 0
+      own.watts[c] = 0
+    }
     for (let i = 0; i < used.length; i++) {
       const state = used[i] as SourceState
       const joules = accumulate(state, readings[i] as SourceReading | Error, readAt, dtSeconds)
-      intervalJoules += joules
-      componentJoules[state.source.component] += joules
-      componentWatts[state.source.component] += state.watts
+      const c = state.source.component
+      const fraction = state.machine ? share[c] : 1
+      hostJoules += joules
+      host.joules[c] += joules
+      host.watts[c] += state.watts
+      ownJoules += joules * fraction
+      own.joules[c] += joules * fraction
+      own.watts[c] += state.watts * fraction
     }
     const gPerKWh = intensity.gramsPerKWh
-    ledger.closeInterval(clock(), intervalJoules, gPerKWh)
-    totalJoules += intervalJoules
-    totalCo2 += co2Grams(intervalJoules, gPerKWh)
-    currentWatts = dtSeconds > 0 ? intervalJoules / dtSeconds : 0
+    ledger.closeInterval(clock(), ownJoules, gPerKWh)
+    host.add(hostJoules, gPerKWh, dtSeconds)
+    own.add(ownJoules, gPerKWh, dtSeconds)
     if (first) firstAt = readAt
-    else if (dtSeconds > 0) recordWindow(intervalJoules, readAt - lastAt)
+    else if (dtSeconds > 0) recordWindow(hostJoules, readAt - lastAt)
     lastAt = readAt
     samples++
     updateBudget(readAt)
@@ -392,6 +473,26 @@ export function createEnergyMeter(options: EnergyMeterOptions = {}): EnergyMeter
       return delta
     }
     return failed(state, 'read() returned neither joules nor watts')
+  }
+
+  /** Reads the share counters; this process's CPU share is the ratio of the two CPU times' increases. */
+  async function updateShare(): Promise<void> {
+    if (shares === undefined) return
+    let counters: ShareCounters
+    try {
+      counters = await shares.read()
+    } catch (err) {
+      share.errors++
+      share.lastError = messageOf(err).slice(0, 500)
+      return
+    }
+    share.reader = shares.name
+    const before = previousCounters
+    previousCounters = counters
+    share.ram = clampShare(counters.rssBytes / counters.memoryBytes, share.ram)
+    if (before === undefined) return
+    const machine = counters.machineCpu - before.machineCpu
+    if (machine > 0) share.cpu = clampShare((counters.processCpu - before.processCpu) / machine, share.cpu)
   }
 
   function failed(state: SourceState, message: string): number {
@@ -436,35 +537,51 @@ export function createEnergyMeter(options: EnergyMeterOptions = {}): EnergyMeter
   function snapshot(): EnergySnapshot {
     const durationSeconds = Number.isNaN(firstAt) ? 0 : Math.max(0, (lastAt - firstAt) / 1000)
     const reports: SourceReport[] = (states ?? []).map(report)
-    const component = (c: EnergyComponent): ComponentEnergy => {
+    const component = (totals: Totals, c: EnergyComponent): ComponentEnergy => {
       const mine = (states ?? []).filter((s) => s.used && s.source.component === c)
       return {
-        joules: componentJoules[c],
-        watts: componentWatts[c],
+        joules: totals.joules[c],
+        watts: totals.watts[c],
         estimated: mine.some((s) => s.source.kind === 'modelled'),
         sources: mine.map((s) => s.source.name),
       }
     }
+    const avg = (joules: number) => (durationSeconds > 0 ? joules / durationSeconds : 0)
+    const gPerKWh = intensity.gramsPerKWh
     return {
       startedAt: Number.isNaN(firstAt) ? null : isoTime(firstAt),
       sampledAt: Number.isNaN(lastAt) ? null : isoTime(lastAt),
       durationSeconds,
       samples,
-      joules: totalJoules,
-      kWh: joulesToKWh(totalJoules),
-      co2Grams: totalCo2,
+      joules: own.total,
+      kWh: joulesToKWh(own.total),
+      co2Grams: own.co2,
       carbonIntensity: intensity.info(),
-      avgWatts: durationSeconds > 0 ? totalJoules / durationSeconds : 0,
-      currentWatts,
-      cpu: component('cpu'),
-      gpu: component('gpu'),
-      ram: component('ram'),
+      avgWatts: avg(own.total),
+      currentWatts: own.current,
+      cpu: component(own, 'cpu'),
+      gpu: component(own, 'gpu'),
+      ram: component(own, 'ram'),
+      host: {
+        joules: host.total,
+        kWh: joulesToKWh(host.total),
+        co2Grams: host.co2,
+        avgWatts: avg(host.total),
+        currentWatts: host.current,
+        cpu: component(host, 'cpu'),
+        gpu: component(host, 'gpu'),
+        ram: component(host, 'ram'),
+      },
+      share: { ...share },
       sources: reports,
       estimated: (states ?? []).some((s) => s.used && s.source.kind === 'modelled'),
       powerBudgetWatts: budgetWatts ?? null,
       budgetAverageWatts: budgetWatts === undefined || Number.isNaN(budgetAverage) ? null : budgetAverage,
       overBudget: budgetState?.active ?? false,
-      routes: ledger.routes(),
+      // Until the next sample closes the interval, the routes carry an estimate at the latest power.
+      routes: ledger.routes(
+        Number.isNaN(lastAt) ? undefined : { nowMs: clock(), watts: own.current, gramsPerKWh: gPerKWh },
+      ),
       requestsInFlight: ledger.inFlight,
       pendingJoules: ledger.pendingJoules,
       unattributedJoules: ledger.unattributedJoules,
@@ -520,9 +637,41 @@ export function createEnergyMeter(options: EnergyMeterOptions = {}): EnergyMeter
   return meter
 }
 
+/** Running figures of the machine or of this process. */
+interface Totals {
+  total: number
+  co2: number
+  current: number
+  joules: Record<EnergyComponent, number>
+  watts: Record<EnergyComponent, number>
+  /** Adds one interval's joules. */
+  add(joules: number, gramsPerKWh: number, dtSeconds: number): void
+}
+
+function newTotals(): Totals {
+  return {
+    total: 0,
+    co2: 0,
+    current: 0,
+    joules: { cpu: 0, gpu: 0, ram: 0 },
+    watts: { cpu: 0, gpu: 0, ram: 0 },
+    add(joules, gramsPerKWh, dtSeconds) {
+      this.total += joules
+      this.co2 += co2Grams(joules, gramsPerKWh)
+      this.current = dtSeconds > 0 ? joules / dtSeconds : 0
+    },
+  }
+}
+
+/** A share in [0, 1]; a reading that is not a number keeps the previous share. */
+function clampShare(value: number, previous: number): number {
+  return Number.isFinite(value) ? Math.min(1, Math.max(0, value)) : previous
+}
+
 function newState(source: EnergySource, used: boolean, reason: string | undefined): SourceState {
   return {
     source,
+    machine: source.scope === 'machine',
     used,
     reason,
     previousJoules: Number.NaN,
@@ -562,13 +711,14 @@ function checkSource(source: unknown, i: number, where: string): void {
     typeof s.name === 'string' &&
     (s.kind === 'measured' || s.kind === 'modelled') &&
     ENERGY_COMPONENTS.includes(s.component as EnergyComponent) &&
+    (s.scope === undefined || s.scope === 'machine' || s.scope === 'process') &&
     typeof s.available === 'function' &&
     typeof s.read === 'function'
   if (!ok) {
     throw new CortexConfigError(
       `sources[${i}]`,
       source,
-      "a source { name, kind: 'measured' | 'modelled', component: 'cpu' | 'gpu' | 'ram', available(), read() }",
+      "a source { name, kind: 'measured' | 'modelled', component: 'cpu' | 'gpu' | 'ram', scope?: 'machine' | 'process', available(), read() }",
       where,
     )
   }

@@ -7,10 +7,12 @@ import {
   CortexConfigError,
   checkKnownKeys,
   checkObject,
+  type PromLabels,
   type PromRegistryLike,
   registerCollector,
 } from '@cortex/core'
 import type { EnergySnapshot } from './energy-meter.js'
+import { STATUS_CLASSES } from './request-ledger.js'
 import { ENERGY_COMPONENTS } from './source.js'
 
 export interface EnergyMetricsOptions {
@@ -22,6 +24,7 @@ export interface EnergyMetricsOptions {
 export const ENERGY_METRIC_NAMES = [
   'energy_joules_total',
   'power_watts',
+  'host_power_watts',
   'co2_grams_total',
   'carbon_intensity_grams_per_kwh',
   'energy_per_request_joules',
@@ -30,10 +33,13 @@ export const ENERGY_METRIC_NAMES = [
 ] as const
 
 /**
- * Registers `energy_joules_total{component}`, `power_watts{component}`,
- * `co2_grams_total`, `carbon_intensity_grams_per_kwh`,
- * `energy_per_request_joules{route}` (a summary with `_sum` and `_count`
- * only), `energy_estimated` (0/1) and `power_budget_watts` (no sample
+ * Registers `energy_joules_total{component}`, `power_watts{component}`
+ * (this process's share), `host_power_watts{component}` (the machine's, the
+ * figure the budget is compared with), `co2_grams_total`,
+ * `carbon_intensity_grams_per_kwh`,
+ * `energy_per_request_joules{method,route,status_class}` (a summary with
+ * `_sum` and `_count` only; `method` and `route` as the SLO metrics label
+ * them), `energy_estimated` (0/1) and `power_budget_watts` (no sample
  * without a budget). Usually called as `meter.registerMetrics(registry)`.
  *
  * @example
@@ -71,7 +77,7 @@ export function registerEnergyMetrics(
 
   registerCollector(registry, {
     name: `${prefix}energy_joules_total`,
-    help: 'Energy consumed since the meter started, in joules, by component (estimated when energy_estimated is 1).',
+    help: "This process's energy since the meter started, in joules, by component (its share of machine-wide sources; estimated when energy_estimated is 1).",
     type: 'counter',
     collect: () => {
       const s = snap()
@@ -80,11 +86,20 @@ export function registerEnergyMetrics(
   })
   registerCollector(registry, {
     name: `${prefix}power_watts`,
-    help: 'Power over the latest sampling interval, in watts, by component.',
+    help: "This process's power over the latest sampling interval, in watts, by component (its share of machine-wide sources).",
     type: 'gauge',
     collect: () => {
       const s = snap()
       return usedComponents(s).map((c) => ({ value: s[c].watts, labels: { component: c } }))
+    },
+  })
+  registerCollector(registry, {
+    name: `${prefix}host_power_watts`,
+    help: "The machine's power over the latest sampling interval, in watts, by component (what the power budget is compared with).",
+    type: 'gauge',
+    collect: () => {
+      const s = snap()
+      return usedComponents(s).map((c) => ({ value: s.host[c].watts, labels: { component: c } }))
     },
   })
   registerCollector(registry, {
@@ -101,21 +116,27 @@ export function registerEnergyMetrics(
   })
   registerCollector(registry, {
     name: `${prefix}energy_per_request_joules`,
-    help: 'Energy attributed to requests by route (time in flight share of each interval), in joules.',
+    help: 'Energy of ended requests by method, route and status class (time in flight share of each closed interval), in joules.',
     type: 'summary',
     collect: () => {
       const samples = []
-      for (const [route, r] of Object.entries(snap().routes)) {
-        samples.push({
-          metricName: `${prefix}energy_per_request_joules_sum`,
-          labels: { route },
-          value: r.joules,
-        })
-        samples.push({
-          metricName: `${prefix}energy_per_request_joules_count`,
-          labels: { route },
-          value: r.requests,
-        })
+      for (const r of Object.values(snap().routes)) {
+        for (const status_class of STATUS_CLASSES) {
+          const o = r.byStatusClass[status_class]
+          if (o === undefined) continue
+          // A name without a method (the API used directly) has no method label.
+          const labels: PromLabels =
+            r.method === ''
+              ? { route: r.route, status_class }
+              : { method: r.method, route: r.route, status_class }
+          // Closed intervals only: a counter must never go down, and an estimate can be corrected downwards.
+          samples.push({
+            metricName: `${prefix}energy_per_request_joules_sum`,
+            labels,
+            value: o.settledJoules,
+          })
+          samples.push({ metricName: `${prefix}energy_per_request_joules_count`, labels, value: o.requests })
+        }
       }
       return samples
     },

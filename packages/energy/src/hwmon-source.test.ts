@@ -49,7 +49,7 @@ describe('hwmonSource', () => {
     now = 2000
     const s = await meter.sample()
     // socket: 3 J; power meter: trapezoid of 40 W → 60 W over 2 s = 100 J.
-    expect(s.cpu.joules).toBe(103)
+    expect(s.host.cpu.joules).toBe(103)
     expect(s.sources[0]?.details).toMatchObject({
       channels: [join(root, 'hwmon0', 'energy3_input'), join(root, 'hwmon1', 'power1_input')],
     })

@@ -133,6 +133,7 @@ export function hwmonSource(options: HwmonSourceOptions = {}): EnergySource {
   return {
     name: component === 'cpu' ? 'hwmon' : `hwmon-${component}`,
     kind: 'measured',
+    scope: 'machine',
     component,
     available,
     async read(nowMs: number): Promise<SourceReading> {

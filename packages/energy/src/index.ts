@@ -37,6 +37,8 @@ export {
   type EnergyMeterOptions,
   type EnergySnapshot,
   type EnergyTimers,
+  type HostEnergy,
+  type ProcessShareReport,
   type SourceReport,
 } from './energy-meter.js'
 export { ENERGY_METRIC_NAMES, type EnergyMetricsOptions, registerEnergyMetrics } from './energy-metrics.js'
@@ -47,9 +49,16 @@ export {
   nvidiaSmiSource,
   parseNvidiaSmi,
 } from './nvidia-smi-source.js'
+export type { ProcessShareOptions } from './process-share.js'
 export { type RamModelSourceOptions, ramModelSource } from './ram-model-source.js'
 export { DEFAULT_POWERCAP_ROOTS, type RaplSourceOptions, raplAccessHint, raplSource } from './rapl-source.js'
-export type { EndRequest, RouteEnergy } from './request-ledger.js'
+export {
+  type EndRequest,
+  type OutcomeEnergy,
+  type RouteEnergy,
+  STATUS_CLASSES,
+  type StatusClass,
+} from './request-ledger.js'
 export { type SnapshotSciOptions, snapshotSci } from './sci.js'
 export {
   ENERGY_COMPONENTS,
@@ -58,5 +67,6 @@ export {
   type SourceAvailability,
   type SourceKind,
   type SourceReading,
+  type SourceScope,
 } from './source.js'
 export type { SysfsReader } from './sysfs.js'

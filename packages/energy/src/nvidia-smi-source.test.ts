@@ -54,8 +54,8 @@ describe('nvidiaSmiSource', () => {
       now = 2000
       const s = await meter.sample()
       // trapezoid 150 W → 250 W over 2 s
-      expect(s.gpu.joules).toBe(400)
-      expect(s.gpu.watts).toBe(250)
+      expect(s.host.gpu.joules).toBe(400)
+      expect(s.host.gpu.watts).toBe(250)
       expect(s.sources[0]?.details).toEqual({
         gpus: [
           { index: 0, name: 'NVIDIA A100-SXM4-40GB', watts: 200 },

@@ -125,6 +125,7 @@ export function nvidiaSmiSource(options: NvidiaSmiSourceOptions = {}): EnergySou
   return {
     name: 'nvidia-smi',
     kind: 'measured',
+    scope: 'machine',
     component: 'gpu',
     available,
     async read(): Promise<SourceReading> {

@@ -47,6 +47,7 @@ export function ramModelSource(options: RamModelSourceOptions = {}): EnergySourc
   return {
     name: 'ram-model',
     kind: 'modelled',
+    scope: 'machine',
     component: 'ram',
     available: () => Promise.resolve(AVAILABLE),
     read: () => Promise.resolve(reading),

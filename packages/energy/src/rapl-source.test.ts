@@ -50,9 +50,9 @@ describe('raplSource', () => {
     await setCounter(root, 'intel-rapl:2', 999_000_000)
     now = 1000
     const s = await meter.sample()
-    expect(s.joules).toBe(2.0001)
-    expect(s.cpu.joules).toBe(2.0001)
-    expect(s.currentWatts).toBe(2.0001)
+    expect(s.host.joules).toBe(2.0001)
+    expect(s.host.cpu.joules).toBe(2.0001)
+    expect(s.host.currentWatts).toBe(2.0001)
     expect(s.estimated).toBe(false)
     expect(s.sources[0]?.details).toMatchObject({
       zones: [
@@ -123,7 +123,7 @@ describe('raplSource', () => {
     const meter = createEnergyMeter({ sources: [source], clock: () => 0 })
     const s = await meter.sample()
     expect(s.sources[0]).toMatchObject({ name: 'rapl', used: false, reason })
-    expect(s.joules).toBe(0)
+    expect(s.host.joules).toBe(0)
     meter.startRequest('GET /x')()
   })
 

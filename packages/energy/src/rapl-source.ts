@@ -119,6 +119,7 @@ export function raplSource(options: RaplSourceOptions = {}): EnergySource {
   return {
     name: domain === 'dram' ? 'rapl-dram' : 'rapl',
     kind: 'measured',
+    scope: 'machine',
     component: domain === 'dram' ? 'ram' : 'cpu',
     available,
     async read(): Promise<SourceReading> {

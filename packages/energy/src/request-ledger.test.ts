@@ -293,8 +293,143 @@ describe('RequestLedger', () => {
     ledger.closeInterval(1000, 10, 0)
     end()
     expect(ledger.routes()).toEqual({
-      __unmatched__: { requests: 1, joules: 10, joulesPerRequest: 10, co2Grams: 0 },
+      __unmatched__: {
+        method: '',
+        route: '__unmatched__',
+        requests: 1,
+        joules: 10,
+        joulesPerRequest: 10,
+        co2Grams: 0,
+        inFlightJoules: 0,
+        provisionalJoules: 0,
+        byStatusClass: {
+          none: { requests: 1, joules: 10, settledJoules: 10, joulesPerRequest: 10, co2Grams: 0 },
+        },
+      },
     })
+  })
+
+  // Issue 19, finding 5: 0.018 J per plan request when most were 429s, against 1.73 J for real work.
+  it("separates a route's admitted work from its refusals by status class", () => {
+    const { ledger, at } = setup()
+    at(0)
+    const work = ledger.startRequest()
+    const refusals = Array.from({ length: 9 }, () => ledger.startRequest())
+    at(10)
+    for (const end of refusals) end('POST /agents/plan', undefined, 429)
+    at(1000)
+    work('POST /agents/plan', undefined, 200)
+    ledger.closeInterval(1000, 109, 0)
+    const plan = ledger.routes()['POST /agents/plan']
+    expect(plan?.requests).toBe(10)
+    expect(plan?.byStatusClass['2xx']?.joulesPerRequest).toBeCloseTo(100, 9)
+    expect(plan?.byStatusClass['4xx']?.joulesPerRequest).toBeCloseTo(1, 9)
+    expect(plan?.byStatusClass['4xx']?.requests).toBe(9)
+    expect(Object.keys(plan?.byStatusClass ?? {})).toEqual(['2xx', '4xx'])
+  })
+
+  it.each([
+    [undefined, 'none'],
+    [99, 'none'],
+    [600, 'none'],
+    [Number.NaN, 'none'],
+    [101, '1xx'],
+    [304, '3xx'],
+    [503, '5xx'],
+  ])('counts a request ended with status %s under %s', (status, statusClass) => {
+    const { ledger } = setup()
+    ledger.startRequest('GET /a')(undefined, undefined, status)
+    expect(Object.keys(ledger.routes()['GET /a']?.byStatusClass ?? {})).toEqual([statusClass])
+  })
+
+  it('property: the energy of ended requests per outcome never decreases (it is exported as a counter), and none stays in flight after the last end', () => {
+    const op = fc.oneof(
+      fc.record({
+        kind: fc.constant('start' as const),
+        route: fc.integer({ min: 0, max: 3 }),
+        known: fc.boolean(),
+      }),
+      fc.record({
+        kind: fc.constant('end' as const),
+        pick: fc.nat(),
+        status: fc.constantFrom(200, 429, 503, undefined),
+      }),
+      fc.record({
+        kind: fc.constant('close' as const),
+        joules: fc.double({ min: 0, max: 1e4, noNaN: true }),
+      }),
+    )
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(op, fc.integer({ min: 0, max: 300 })), { minLength: 10, maxLength: 150 }),
+        (ops) => {
+          const { ledger, at } = setup()
+          let t = 0
+          const open: { end: EndRequest; route: string }[] = []
+          let seen = new Map<string, number>()
+          for (const [o, dt] of ops) {
+            t += dt
+            at(t)
+            if (o.kind === 'start') {
+              const route = `GET /r${o.route}`
+              open.push({ end: ledger.startRequest(o.known ? route : undefined), route })
+            } else if (o.kind === 'end' && open.length > 0) {
+              const [r] = open.splice(o.pick % open.length, 1)
+              r?.end(r.route, undefined, o.status)
+            } else if (o.kind === 'close') {
+              ledger.closeInterval(t, o.joules, 0)
+            }
+            const now = new Map<string, number>()
+            for (const [name, r] of Object.entries(ledger.routes({ nowMs: t, watts: 50, gramsPerKWh: 0 }))) {
+              for (const [c, e] of Object.entries(r.byStatusClass)) now.set(`${name} ${c}`, e.settledJoules)
+            }
+            for (const [key, before] of seen) expect(now.get(key) ?? 0).toBeGreaterThanOrEqual(before)
+            seen = now
+          }
+          // Once every request has ended, nothing (not even a rounding residue) stays in flight.
+          for (const r of open.splice(0)) r.end(r.route, undefined, 200)
+          for (const r of Object.values(ledger.routes())) expect(r.inFlightJoules).toBe(0)
+          expect(ledger.pendingJoules).toBe(0)
+        },
+      ),
+      { numRuns: 200 },
+    )
+  })
+
+  it('names method and route as the SLO metrics do; spellings of one pair share one route', () => {
+    const { ledger } = setup()
+    ledger.startRequest('post /agents/plan')()
+    ledger.startRequest('POST /agents/plan')()
+    ledger.startRequest('BREW /pot')()
+    ledger.startRequest('PURGE /pot')()
+    ledger.startRequest('nightly-job')()
+    const routes = ledger.routes()
+    expect(Object.keys(routes)).toEqual(['POST /agents/plan', 'OTHER /pot', 'nightly-job'])
+    expect(routes['POST /agents/plan']).toMatchObject({ method: 'POST', route: '/agents/plan', requests: 2 })
+    expect(routes['OTHER /pot']).toMatchObject({ method: 'OTHER', route: '/pot', requests: 2 })
+    expect(routes['nightly-job']).toMatchObject({ method: '', route: 'nightly-job' })
+  })
+
+  // Issue 19, finding 5: per-route joules read 0 until the next sample closed the interval.
+  it("includes the open interval's estimate until the next close replaces it with the measured share", () => {
+    const { ledger, at } = setup()
+    at(1000)
+    ledger.closeInterval(1000, 0, 0)
+    const end = ledger.startRequest('POST /agents/plan')
+    at(1500)
+    end(undefined, undefined, 200)
+    const open = ledger.routes({ nowMs: 1800, watts: 40, gramsPerKWh: 360 })['POST /agents/plan']
+    // 40 W for the 800 ms since the close, all of it to the one request in flight during it.
+    expect(open?.joules).toBeCloseTo(32, 9)
+    expect(open?.provisionalJoules).toBeCloseTo(32, 9)
+    expect(open?.co2Grams).toBeCloseTo(32 * 1e-4, 12)
+    expect(open?.byStatusClass['2xx']).toMatchObject({ requests: 1, settledJoules: 0 })
+    expect(open?.byStatusClass['2xx']?.joules).toBeCloseTo(32, 9)
+    at(2000)
+    ledger.closeInterval(2000, 20, 0)
+    const closed = ledger.routes({ nowMs: 2000, watts: 20, gramsPerKWh: 0 })['POST /agents/plan']
+    expect(closed).toMatchObject({ joules: 20, provisionalJoules: 0 })
+    expect(closed?.byStatusClass['2xx']?.settledJoules).toBe(20)
   })
 
   it('ignores a second end() of the same request and counts it', () => {

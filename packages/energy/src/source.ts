@@ -17,6 +17,14 @@ export const ENERGY_COMPONENTS: readonly EnergyComponent[] = ['cpu', 'gpu', 'ram
  */
 export type SourceKind = 'measured' | 'modelled'
 
+/**
+ * What a source's figure covers. `machine`: the whole machine (RAPL, hwmon,
+ * nvidia-smi, the RAM model): the meter attributes to this process only its
+ * share (see the README, "Process share"). `process`: this process alone
+ * (the CPU model): attributed in full.
+ */
+export type SourceScope = 'machine' | 'process'
+
 /** Whether a source can be read here; when not, a sentence saying why and what to do. */
 export type SourceAvailability = { available: true } | { available: false; reason: string }
 
@@ -34,7 +42,7 @@ export type SourceReading = { joules: number; watts?: undefined } | { watts: num
  *
  * @example
  * const wallMeter: EnergySource = {
- *   name: 'pdu', kind: 'measured', component: 'cpu',
+ *   name: 'pdu', kind: 'measured', component: 'cpu', scope: 'machine',
  *   available: async () => ({ available: true }),
  *   read: async () => ({ watts: await readPduWatts() }),
  * }
@@ -45,6 +53,12 @@ export interface EnergySource {
   readonly name: string
   readonly kind: SourceKind
   readonly component: EnergyComponent
+  /**
+   * `machine` when the figure covers the whole machine (a sensor, a PDU),
+   * `process` when it covers this process only. Default `process`: a custom
+   * source is attributed in full unless it says it measures the machine.
+   */
+  readonly scope?: SourceScope
   /** Probes the source once; never throws (an error is an unavailable source). */
   available(): Promise<SourceAvailability>
   /** One reading at `nowMs` (the meter's clock, milliseconds). */

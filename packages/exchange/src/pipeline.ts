@@ -13,10 +13,11 @@
  *  4. the request proceeds to the framework's handler;
  *  5. when the response ends (sent, or the client went away): the SLO
  *     record is made for a response the server completed, the energy
- *     attribution ends under `METHOD /route` (`__unmatched__` without a
- *     route), a failed response gives back what its quota reservations
- *     held beyond the request itself (tokens the generation never used),
- *     and the slot is released. Each of these runs at most once and
+ *     attribution ends under `METHOD /route` (`METHOD __unmatched__`
+ *     without a route, as the SLO tracker names it) with the status sent
+ *     (none when the client left first), a failed response gives back what
+ *     its quota reservations held beyond the request itself (tokens the
+ *     generation never used), and the slot is released. Each of these runs at most once and
  *     never throws into the framework's event: a failure goes to `report`.
  *
  * The adapter implements {@link ExchangePort} — request facts, set a header,
@@ -147,7 +148,9 @@ export function createPipeline<Req>(parts: Parts<Req>, port: ExchangePort<Req>):
       x.energyEnd = undefined
       if (!looked) route = port.route(req)
       try {
-        energyEnd(route === undefined ? UNMATCHED_ROUTE : nameOf(port.method(req), route))
+        // The outcome separates admitted work from refusals; a client that left got no status.
+        const status = port.completed(req) ? port.statusCode(req) : undefined
+        energyEnd(nameOf(port.method(req), route ?? UNMATCHED_ROUTE), undefined, status)
       } catch (err) {
         port.report(req, err)
       }

@@ -53,7 +53,7 @@ async function world(registry?: Registry) {
   const endRequest = energy.startRequest('POST /embed')
   now += 5000
   await energy.sample()
-  endRequest()
+  endRequest(undefined, undefined, 200)
 
   const limiter = createRateLimiter({
     policies: { 'POST /embed': { limit: 2, window: '1m' } },
@@ -136,7 +136,9 @@ describe('publishMetrics', () => {
       'http_request_duration_seconds_sum{method="POST",route="/embed",status_code="503"}',
       'slo_burn_rate{slo="availability",window="5m"}',
       'energy_joules_total{component="cpu"}',
-      'energy_per_request_joules_sum{route="POST /embed"}',
+      // The SLO metrics' method and route labels, and the outcome.
+      'energy_per_request_joules_sum{method="POST",route="/embed",status_class="2xx"}',
+      'host_power_watts{component="cpu"}',
       'power_budget_watts{}',
       'cortex_rate_limit_decisions_total{outcome="denied",policy="POST /embed"}',
       'power_mode{mode="low"}',
