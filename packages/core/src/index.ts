@@ -56,6 +56,7 @@ export {
 } from './mode-hysteresis.js'
 export {
   histogramSamples,
+  type PromAggregator,
   type PromCollectorSpec,
   type PromLabels,
   type PromMetricType,

@@ -6,6 +6,8 @@
  * read from the packages' own structures only when Prometheus scrapes).
  */
 
+import { CortexConfigError } from './errors.js'
+
 export type PromMetricType = 'counter' | 'gauge' | 'histogram' | 'summary'
 
 export type PromLabels = Record<string, string | number>
@@ -24,36 +26,67 @@ export interface PromRegistryLike {
   removeSingleMetric?(name: string): void
 }
 
-export interface PromCollectorSpec {
+/**
+ * How prom-client's `AggregatorRegistry.clusterMetrics()` merges one metric's
+ * samples from a cluster's workers (per label set): `sum` them, take the
+ * `first` worker's, the `min`, the `max`, the `average`, or `omit` the metric.
+ */
+export type PromAggregator = 'sum' | 'first' | 'min' | 'max' | 'average' | 'omit'
+
+/** prom-client's aggregators, in the order error messages list them. */
+const PROM_AGGREGATORS: readonly PromAggregator[] = ['sum', 'first', 'min', 'max', 'average', 'omit']
+
+interface PromCollectorBase {
   name: string
   help: string
-  type: PromMetricType
   /** Called at scrape time; returns the current samples. */
   collect(): PromSample[]
 }
 
 /**
- * Registers a metric whose samples are computed at scrape time.
- * Throws a CortexError-free plain Error only if the registry rejects the name
- * (prom-client refuses duplicate names); callers validate names up front.
+ * A metric computed at scrape time. A gauge must declare its `aggregator`:
+ * workers' counts add up, but a configured figure (`first`), a health flag
+ * (`min`) or a per-process ratio does not. Counters, histograms and summaries
+ * default to `sum`.
+ */
+export type PromCollectorSpec =
+  | (PromCollectorBase & { type: 'gauge'; aggregator: PromAggregator })
+  | (PromCollectorBase & { type: Exclude<PromMetricType, 'gauge'>; aggregator?: PromAggregator })
+
+/**
+ * Registers a metric whose samples are computed at scrape time. Throws
+ * `CortexConfigError` for a gauge without an `aggregator` or an aggregator
+ * prom-client does not know; otherwise only if the registry rejects the name
+ * (prom-client refuses duplicate names; callers validate names up front).
  *
  * @example
  * registerCollector(registry, {
- *   name: 'power_budget_watts', help: 'Configured power budget', type: 'gauge',
+ *   name: 'power_budget_watts', help: 'Configured power budget', type: 'gauge', aggregator: 'first',
  *   collect: () => [{ value: 100, labels: {} }],
  * })
  */
 export function registerCollector(registry: PromRegistryLike, spec: PromCollectorSpec): void {
+  // Checked at run time too, for JavaScript callers: a gauge summed across workers is wrong silently.
+  const type: PromMetricType = spec.type
+  const aggregator = spec.aggregator ?? (type === 'gauge' ? undefined : 'sum')
+  if (aggregator === undefined || !PROM_AGGREGATORS.includes(aggregator)) {
+    throw new CortexConfigError(
+      'aggregator',
+      spec.aggregator,
+      `one of ${PROM_AGGREGATORS.join(', ')} (how ${spec.type} ${spec.name} merges across cluster workers)`,
+      'registerCollector',
+    )
+  }
   const metric = {
     name: spec.name,
     help: spec.help,
     type: spec.type,
-    aggregator: 'sum' as const,
+    aggregator,
     get: async () => ({
       name: spec.name,
       help: spec.help,
       type: spec.type,
-      aggregator: 'sum' as const,
+      aggregator,
       values: spec.collect(),
     }),
     reset: () => {},

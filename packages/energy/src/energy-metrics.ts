@@ -88,6 +88,7 @@ export function registerEnergyMetrics(
     name: `${prefix}power_watts`,
     help: "This process's power over the latest sampling interval, in watts, by component (its share of machine-wide sources).",
     type: 'gauge',
+    aggregator: 'sum',
     collect: () => {
       const s = snap()
       return usedComponents(s).map((c) => ({ value: s[c].watts, labels: { component: c } }))
@@ -112,6 +113,7 @@ export function registerEnergyMetrics(
     name: `${prefix}carbon_intensity_grams_per_kwh`,
     help: 'Grid carbon intensity in use, gCO2e per kWh.',
     type: 'gauge',
+    aggregator: 'average',
     collect: () => [{ value: snap().carbonIntensity.gramsPerKWh, labels: {} }],
   })
   registerCollector(registry, {
@@ -145,12 +147,14 @@ export function registerEnergyMetrics(
     name: `${prefix}energy_estimated`,
     help: '1 when any energy figure comes from a model rather than a sensor, else 0.',
     type: 'gauge',
+    aggregator: 'max',
     collect: () => [{ value: snap().estimated ? 1 : 0, labels: {} }],
   })
   registerCollector(registry, {
     name: `${prefix}power_budget_watts`,
     help: 'Configured average power budget, in watts.',
     type: 'gauge',
+    aggregator: 'first',
     collect: () => {
       const budget = snap().powerBudgetWatts
       return budget === null ? [] : [{ value: budget, labels: {} }]

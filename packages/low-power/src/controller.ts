@@ -45,6 +45,22 @@ export interface RateScalable {
   setRateScale(scale: number): void
 }
 
+/** A mode chosen elsewhere (another process) and why: what a follower applies. */
+export interface PowerModeDecision {
+  mode: string
+  /** The leader's reason (`power-budget`, `clear`, `manual:<reason>` …), recorded as this controller's. */
+  reason: string
+}
+
+/**
+ * Where a follower gets its decisions: the cluster primary (`clusterPowerMode`),
+ * a shared store's notifications, or anything that can call back.
+ */
+export interface PowerModeSource {
+  /** Calls `listener` with each decision (the current one as soon as it is known); returns a function that stops. */
+  subscribe(listener: (decision: PowerModeDecision) => void): () => void
+}
+
 /** @deprecated Use `Timers` from @cortex/core (also exported here): the same four functions. */
 export type TimerFunctions = Timers
 
@@ -53,6 +69,12 @@ export interface PowerModeControllerOptions<M extends string> {
   /** The mode when no trigger asks for anything. */
   initial: NoInfer<M>
   triggers?: PowerModeTrigger[]
+  /**
+   * Follow a decision made elsewhere instead of deciding here (no `triggers`):
+   * each decision applies at once, with no dwell (the leader has its own).
+   * `set()` still overrides locally; `release()` returns to the latest decision.
+   */
+  follow?: PowerModeSource
   /** Least time between two trigger-driven changes (ms or '60s'). Default 0. Manual `set()` is never held back. */
   minDwellMs?: number | string
   /** How often triggers are evaluated (ms or '1s'). Default 1000. */
@@ -147,6 +169,7 @@ const OPTION_KEYS = [
   'modes',
   'initial',
   'triggers',
+  'follow',
   'minDwellMs',
   'evaluateEveryMs',
   'lowMode',
@@ -241,6 +264,25 @@ export function createPowerModeController<M extends string>(
       throw new CortexConfigError(`triggers[${i}]`, t, 'a trigger (an object with evaluate(now))', where)
     }
   })
+  const follow = options.follow
+  if (follow !== undefined) {
+    if (typeof follow?.subscribe !== 'function') {
+      throw new CortexConfigError(
+        'follow',
+        follow,
+        'a decision source (an object with subscribe(listener))',
+        where,
+      )
+    }
+    if (triggers.length > 0) {
+      throw new CortexConfigError(
+        'triggers',
+        triggers,
+        'no triggers with `follow` (the leader decides)',
+        where,
+      )
+    }
+  }
   const minDwellMs = parseOptionalDuration(options.minDwellMs, 'minDwellMs', 0, where)
   const evaluateEveryMs = parseOptionalDuration(options.evaluateEveryMs, 'evaluateEveryMs', 1000, where)
   if (evaluateEveryMs < 10) {
@@ -272,6 +314,9 @@ export function createPowerModeController<M extends string>(
   let closed = false
   /** The modes the triggers asked for at their latest evaluation: what an expiring override returns to. */
   let latestVerdicts: string[] = []
+  /** A follower's latest decision from its leader: what it is in, or returns to after an override. */
+  let followed: PowerModeDecision | undefined
+  let unfollow: (() => void) | undefined
   let expiryTimer: unknown
 
   function clearExpiry(): void {
@@ -309,7 +354,17 @@ export function createPowerModeController<M extends string>(
   function expireOverride(now: number): void {
     override = undefined
     clearExpiry()
-    change(combine(latestVerdicts) ?? baseline, 'override-expired', now)
+    change(followed?.mode ?? combine(latestVerdicts) ?? baseline, 'override-expired', now)
+  }
+
+  function onDecision(decision: PowerModeDecision): void {
+    if (closed) return
+    if (typeof decision?.mode !== 'string' || !modes.has(decision.mode)) {
+      logger.warn(`@cortex/low-power: the leader decided unknown mode "${String(decision?.mode)}"; ignored`)
+      return
+    }
+    followed = decision
+    if (override === undefined) change(decision.mode, String(decision.reason), clock())
   }
 
   function applyScale(limiter: RateScalable): void {
@@ -397,6 +452,8 @@ export function createPowerModeController<M extends string>(
       return current.name as M
     }
     if (override) return current.name as M
+    // A follower's mode changes with each decision (onDecision), never here.
+    if (follow !== undefined) return current.name as M
     const wanted = combine(latestVerdicts) ?? baseline
     if (wanted !== current.name && dwell.canChange(dwellState, now)) {
       const reason =
@@ -497,6 +554,8 @@ export function createPowerModeController<M extends string>(
       closed = true
       clearExpiry()
       if (handle !== undefined) timers.clearInterval(handle)
+      unfollow?.()
+      unfollow = undefined
       for (const t of triggers) t.close?.()
     },
   } satisfies Omit<PowerModeController<M>, 'mode' | 'knobs' | 'config' | 'override'>
@@ -512,8 +571,9 @@ export function createPowerModeController<M extends string>(
   function registerMetrics(registry: PromRegistryLike): void {
     registerCollector(registry, {
       name: 'power_mode',
-      help: 'The current power mode (1) among the configured modes (0).',
+      help: 'The current power mode (1) among the configured modes (0); under AggregatorRegistry, the share of workers in each mode.',
       type: 'gauge',
+      aggregator: 'average',
       collect: () => names.map((name) => ({ value: name === current.name ? 1 : 0, labels: { mode: name } })),
     })
     registerCollector(registry, {
@@ -528,6 +588,7 @@ export function createPowerModeController<M extends string>(
     })
   }
   if (options.registry) registerMetrics(options.registry)
+  if (follow !== undefined) unfollow = follow.subscribe(onDecision)
 
   let handle: unknown
   if (triggers.length > 0) {

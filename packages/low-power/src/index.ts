@@ -13,6 +13,13 @@ export {
   readLinuxBattery,
 } from './battery-trigger.js'
 export { type CarbonIntensityTriggerOptions, carbonIntensityTrigger } from './carbon-intensity-trigger.js'
+export {
+  type ClusterLike,
+  type ClusterPowerModeOptions,
+  clusterPowerMode,
+  type PrimaryChannel,
+  type WorkerLike,
+} from './cluster-power-mode.js'
 export { ConcurrencyGate, type GateStats, QueueFullError } from './concurrency-gate.js'
 export {
   createPowerModeController,
@@ -21,6 +28,8 @@ export {
   type PowerModeConfig,
   type PowerModeController,
   type PowerModeControllerOptions,
+  type PowerModeDecision,
+  type PowerModeSource,
   type RateScalable,
   type SetOptions,
   type TimerFunctions,

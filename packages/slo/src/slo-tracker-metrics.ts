@@ -77,12 +77,18 @@ export function registerSloMetrics(registry: PromRegistryLike, source: SloMetric
     name: 'slo_objective_ratio',
     help: 'Fraction of good requests each SLO promises.',
     type: 'gauge',
+    // Configuration: the same in every worker.
+    aggregator: 'first',
     collect: perObjective((o) => o.target),
   })
   registerCollector(registry, {
     name: 'slo_sli_ratio',
-    help: 'Fraction of good requests over the SLO period, as seen by this process.',
+    help: "Fraction of good requests over the SLO period, as seen by this process (the worst worker's under AggregatorRegistry).",
     type: 'gauge',
+    // Workers' ratios do not add up, and their mean ignores their traffic: the worst worker's
+    // figure is a bound the host's true ratio never falls below. The exact host figure comes
+    // from the summed histogram (the generated rules).
+    aggregator: 'min',
     collect: perObjective((_o, k, now) => {
       const { good, total } = windows.counts(k, definitions.windowMs, now)
       return sliRatio(good, total)
@@ -90,8 +96,9 @@ export function registerSloMetrics(registry: PromRegistryLike, source: SloMetric
   })
   registerCollector(registry, {
     name: 'slo_error_budget_remaining_ratio',
-    help: 'Error budget left over the SLO period (negative once overspent), as seen by this process.',
+    help: "Error budget left over the SLO period (negative once overspent), as seen by this process (the worst worker's under AggregatorRegistry).",
     type: 'gauge',
+    aggregator: 'min',
     collect: perObjective((o, k, now) => {
       const { good, total } = windows.counts(k, definitions.windowMs, now)
       return errorBudget({ objective: o.target, good, total }).remaining
@@ -99,8 +106,9 @@ export function registerSloMetrics(registry: PromRegistryLike, source: SloMetric
   })
   registerCollector(registry, {
     name: 'slo_burn_rate',
-    help: 'Error ratio over the window divided by the error budget (1 − objective), as seen by this process.',
+    help: "Error ratio over the window divided by the error budget (1 − objective), as seen by this process (the highest worker's under AggregatorRegistry).",
     type: 'gauge',
+    aggregator: 'max',
     collect: () => {
       const now = clock()
       return objectives.flatMap((o, k) =>

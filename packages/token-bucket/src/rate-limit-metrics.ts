@@ -91,6 +91,7 @@ export function registerRateLimitMetrics(
     name: `${prefix}_store_up`,
     help: '1 while the rate-limit store answers, 0 during an outage (onStoreError decides).',
     type: 'gauge',
+    aggregator: 'min',
     collect: () => [{ value: source.storeUp() ? 1 : 0, labels: {} }],
   })
   const withStats = Object.entries(stores).filter(([, s]) => typeof s.stats === 'function')
@@ -108,6 +109,7 @@ export function registerRateLimitMetrics(
     name: `${prefix}_keys`,
     help: 'Keys currently held by the rate-limit store.',
     type: 'gauge',
+    aggregator: 'sum',
     collect: () =>
       withStats.map(([role, s]) => ({ value: (s.stats?.().keys as number) ?? 0, labels: { store: role } })),
   })
@@ -115,6 +117,7 @@ export function registerRateLimitMetrics(
     name: `${prefix}_pending_waits`,
     help: 'Requests currently held by throttling (maxDelayMs).',
     type: 'gauge',
+    aggregator: 'sum',
     collect: () => [{ value: counts.pendingWaits, labels: {} }],
   })
 }
