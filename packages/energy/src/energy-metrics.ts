@@ -98,6 +98,8 @@ export function registerEnergyMetrics(
     name: `${prefix}host_power_watts`,
     help: "The machine's power over the latest sampling interval, in watts, by component (what the power budget is compared with).",
     type: 'gauge',
+    // Every process of a machine reads the same machine: the cluster shows one reading, not their sum.
+    aggregator: 'max',
     collect: () => {
       const s = snap()
       return usedComponents(s).map((c) => ({ value: s.host[c].watts, labels: { component: c } }))
