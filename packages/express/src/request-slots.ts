@@ -4,10 +4,9 @@
  * adding a property to `req`.
  *
  * Why: by the time a middleware runs, Express has swapped the request's
- * prototype and added dozens of its own properties, and each further
- * property added to `req` costs one to two microseconds of CPU per request
- * (measured with `benchmarks/http`'s profiles: more than all of the rate
- * limiter's work). So each name is an accessor on the request prototype
+ * prototype and added dozens of its own properties, so each further
+ * property added to `req` is a shape change on a large object, paid on every
+ * request. So each name is an accessor on the request prototype
  * Express installed (`app.request`, the extension point Express documents),
  * and the values live in `res.locals`, the request-scoped object Express
  * creates for every response, under symbol keys no template or user code

@@ -68,9 +68,9 @@ const resOf = (req: Request) => req.res as Response
 
 /**
  * Express's side of the exchange pipeline. The pipeline's state lives in the
- * 'close' listener's closure: no property is added to `req` or `res` (in
- * Express each one costs one to two microseconds per request; Express has
- * already swapped their prototypes and added dozens of its own properties).
+ * 'close' listener's closure: no property is added to `req` or `res` (Express
+ * has already swapped their prototypes and added dozens of its own
+ * properties, so each further one is a costly shape change per request).
  */
 const port: ExchangePort<Request> = {
   // Express routes after the middleware: the limiter matches its policies on the path the router

@@ -8,8 +8,10 @@
  * availability counts the statuses the objective does not call bad). When a
  * fine slot ends, `roll` adds what the slot gained to two windowed counters
  * per objective: 10 s slots over 6 h for the alert and report windows, and
- * 5 min slots over the SLO period. A query adds the current slot's counts,
- * so reports see every request up to now.
+ * 5 min slots over the SLO period. The tracker's slot timer rolls at each
+ * boundary (`slot-timer.ts`); a record given its end time and a query past
+ * the slot roll too. A query adds the current slot's counts, so reports see
+ * every request up to now.
  */
 import { burnRate, errorRatio, UNMATCHED_ROUTE, WindowedCounter } from '@cortex/core'
 import type { Objective } from './define-slos.js'
@@ -46,6 +48,8 @@ export class ObjectiveWindows {
   private slotStart = Number.NEGATIVE_INFINITY
   /** End of the current fine slot: a record at or after it rolls first. */
   slotEnd = Number.NEGATIVE_INFINITY
+  /** Width of a fine slot (ms): the slot timer fires this often. */
+  readonly slotMs = FINE_SLOT_MS
 
   constructor(
     private readonly objectives: readonly Objective[],

@@ -12,6 +12,8 @@ import {
   type BurnRateTierResult,
   CortexConfigError,
   evaluateBurnRateAlerts,
+  type Timers,
+  unrefTimer,
 } from '@cortex/core'
 import type { Objective, SloDefinitions } from './define-slos.js'
 import type { ObjectiveWindows } from './objective-windows.js'
@@ -47,12 +49,13 @@ export class SloAlerts {
   private readonly listeners = { alert: new Set<SloAlertListener>(), resolve: new Set<SloAlertListener>() }
   /** Per objective, per severity (page, ticket): since when the condition holds, and whether it fired. */
   private readonly states: { since: number | undefined; firing: boolean }[][]
-  private timer: ReturnType<typeof setInterval> | undefined
+  private timer: unknown
 
   constructor(
     private readonly definitions: SloDefinitions,
     private readonly windows: ObjectiveWindows,
     private readonly clock: () => number,
+    private readonly timers: Timers,
     private readonly intervalMs: number,
     private readonly onListenerError: (error: unknown) => void,
   ) {
@@ -108,14 +111,14 @@ export class SloAlerts {
   on(event: SloAlertEvent, listener: SloAlertListener): void {
     this.listenerSet(event).add(listener)
     if (this.timer === undefined) {
-      this.timer = setInterval(() => {
+      this.timer = this.timers.setInterval(() => {
         try {
           this.evaluate(this.clock())
         } catch (error) {
           this.onListenerError(error)
         }
       }, this.intervalMs)
-      this.timer.unref?.()
+      unrefTimer(this.timer)
     }
   }
 
@@ -139,7 +142,7 @@ export class SloAlerts {
   }
 
   private stopTimer(): void {
-    if (this.timer !== undefined) clearInterval(this.timer)
+    if (this.timer !== undefined) this.timers.clearInterval(this.timer)
     this.timer = undefined
   }
 

@@ -9,6 +9,8 @@ import {
   checkObject,
   type PromRegistryLike,
   parseDuration,
+  resolveTimers,
+  type Timers,
 } from '@cortex/core'
 
 export interface SloTrackerOptions {
@@ -16,6 +18,15 @@ export interface SloTrackerOptions {
   registry?: PromRegistryLike
   /** Milliseconds, monotonic (default `performance.now()`): windows, rates and adapter-measured durations. */
   clock?: () => number
+  /**
+   * The timer functions behind the windows' slot timer and the alert
+   * interval (default the host's). `record` without an end time reads no
+   * clock: a timer moves the windows to the next 10-s slot at each
+   * boundary. Given a `clock` but no `timers`, the tracker cannot assume the
+   * host's timers follow that clock, so `record` reads `clock` instead; pass
+   * timers that follow it (a fake, in tests) to keep records clock-free.
+   */
+  timers?: Partial<Timers>
   /** Distinct (method, route) pairs tracked besides objective routes; more collapse into `__unmatched__` (default 200). */
   maxRoutes?: number
   /** Histogram bucket upper bounds in seconds (default prom-client's); every objective threshold is added. */
@@ -31,6 +42,9 @@ export interface SloTrackerOptions {
 /** The options with defaults applied; `buckets` and `registry` are checked where they are used. */
 export interface TrackerConfig {
   clock: () => number
+  timers: Timers
+  /** True when `record` without an end time reads `clock` (a clock given without timers); else a slot timer runs. */
+  clockPerRecord: boolean
   maxRoutes: number
   relativeAccuracy: number
   alertIntervalMs: number
@@ -42,6 +56,7 @@ export const OPTIONS_WHERE = 'createSloTracker options'
 const TRACKER_KEYS = [
   'registry',
   'clock',
+  'timers',
   'maxRoutes',
   'buckets',
   'relativeAccuracy',
@@ -57,6 +72,8 @@ export function resolveTrackerOptions(options: SloTrackerOptions): TrackerConfig
     throw new CortexConfigError('clock', options.clock, 'a function returning milliseconds', where)
   }
   const clock = options.clock ?? (() => performance.now())
+  const timers = resolveTimers(options.timers, where)
+  const clockPerRecord = options.clock !== undefined && options.timers === undefined
   const maxRoutes = checkNumber(options.maxRoutes ?? 200, 'maxRoutes', {
     min: 0,
     max: 100_000,
@@ -74,5 +91,5 @@ export function resolveTrackerOptions(options: SloTrackerOptions): TrackerConfig
   }
   const onListenerError =
     options.onListenerError ?? ((error) => console.error('@cortex/slo alert listener failed:', error))
-  return { clock, maxRoutes, relativeAccuracy, alertIntervalMs, onListenerError }
+  return { clock, timers, clockPerRecord, maxRoutes, relativeAccuracy, alertIntervalMs, onListenerError }
 }

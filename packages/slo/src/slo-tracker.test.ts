@@ -1,4 +1,4 @@
-import { burnRate, burnRateAlertTable, errorBudget } from '@cortex/core'
+import { burnRate, burnRateAlertTable, CortexConfigError, errorBudget, type Timers } from '@cortex/core'
 import fc from 'fast-check'
 import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it, vi } from 'vitest'
@@ -339,5 +339,160 @@ describe('in-process burn-rate alerts', () => {
     expect(errors).toHaveLength(2)
     tracker.off('alert', listener)
     expect(vi.getTimerCount()).toBe(0)
+  })
+})
+
+/**
+ * A clock and timers that follow it: `advance` moves the clock, firing each
+ * due timer at its due time (plus `lateMs`, as a busy event loop would).
+ */
+function fakeTime(start = 1_000_000, lateMs = 0) {
+  let now = start
+  let nextId = 1
+  const pending = new Map<number, { due: number; fn: () => void; every: number }>()
+  const schedule = (fn: () => void, ms: number, every: number) => {
+    const id = nextId++
+    pending.set(id, { due: now + ms + lateMs, fn, every })
+    return id
+  }
+  const timers: Timers = {
+    setTimeout: (fn, ms) => schedule(fn, ms, 0),
+    clearTimeout: (id) => pending.delete(id as number),
+    setInterval: (fn, ms) => schedule(fn, ms, ms),
+    clearInterval: (id) => pending.delete(id as number),
+  }
+  const clock = vi.fn(() => now)
+  return {
+    clock,
+    timers,
+    get pending() {
+      return pending.size
+    },
+    advance(ms: number) {
+      const end = now + ms
+      for (;;) {
+        let id = -1
+        for (const [i, t] of pending) if (t.due <= end && (id === -1 || t.due < pending.get(id)!.due)) id = i
+        const timer = pending.get(id)
+        if (timer === undefined) break
+        now = timer.due
+        if (timer.every > 0) timer.due += timer.every
+        else pending.delete(id)
+        timer.fn()
+      }
+      now = end
+    },
+  }
+}
+
+describe('record without an end time reads no clock', () => {
+  const request = { route: '/embed/multimodal', method: 'POST', statusCode: 200, durationMs: 12 }
+  const bad = { ...request, statusCode: 500 }
+  /** The availability objective's 5m burn rate: 200 when every request in the window failed. */
+  const burn5m = (tracker: ReturnType<typeof createSloTracker>) =>
+    tracker.report().objectives.find((o) => o.name === 'availability')!.burnRates['5m']
+
+  it('never calls the clock per record: a slot timer keeps the windows current', () => {
+    const time = fakeTime()
+    const tracker = createSloTracker(seed, { clock: time.clock, timers: time.timers })
+    const reads = time.clock.mock.calls.length
+    for (let i = 0; i < 1000; i++) tracker.record(request)
+    expect(time.clock.mock.calls.length).toBe(reads)
+    expect(tracker.report().objectives[0]).toMatchObject({ good: 1000, total: 1000 })
+    tracker.close()
+  })
+
+  it('with the default clock and timers, never calls performance.now or Date.now per record', () => {
+    const tracker = createSloTracker(seed)
+    const perf = vi.spyOn(performance, 'now')
+    const date = vi.spyOn(Date, 'now')
+    try {
+      for (let i = 0; i < 1000; i++) tracker.record(request)
+      expect(perf).not.toHaveBeenCalled()
+      expect(date).not.toHaveBeenCalled()
+    } finally {
+      perf.mockRestore()
+      date.mockRestore()
+      tracker.close()
+    }
+    expect(tracker.report().routes[0]?.count).toBe(1000)
+  })
+
+  it('a record counts in the slot it was made in: the last millisecond before a boundary in the slot before', () => {
+    // Slots are 10 s; the 5m window is the current slot and the 29 before it.
+    const time = fakeTime(1_000_000)
+    const tracker = createSloTracker(seed, { clock: time.clock, timers: time.timers })
+    time.advance(9_999)
+    tracker.record(request) // slot 100
+    time.advance(1)
+    tracker.record(bad) // slot 101, at its first millisecond
+    time.advance(289_999) // slot 129: the window holds slots 100…129
+    expect(burn5m(tracker)).toBeCloseTo(100, 6)
+    time.advance(1) // slot 130: slot 100 leaves the window
+    expect(burn5m(tracker)).toBeCloseTo(200, 6)
+    tracker.close()
+  })
+
+  it('a timer that fires late puts the records made meanwhile in the slot before, and later boundaries do not drift', () => {
+    const time = fakeTime(1_000_000, 4_000)
+    const tracker = createSloTracker(seed, { clock: time.clock, timers: time.timers })
+    time.advance(12_000)
+    tracker.record(bad) // slot 101 by the clock, but the timer (due at 10 s) fires at 14 s: counts in slot 100
+    time.advance(288_000) // 300 s: slot 130, whose window no longer holds slot 100
+    expect(burn5m(tracker)).toBe(0)
+    // A hundred late firings on, a record 5 s into its slot (after that slot's late firing) is in its own slot.
+    time.advance(705_000) // 1_005 s: slot 200
+    tracker.record(bad)
+    time.advance(290_000) // slot 229: the window holds slot 200
+    expect(burn5m(tracker)).toBeCloseTo(200, 6)
+    time.advance(10_000) // slot 230: it no longer does
+    expect(burn5m(tracker)).toBe(0)
+    tracker.close()
+  })
+
+  it('close() clears the slot timer, which is unref’d so it never keeps the process alive', () => {
+    let handle: ReturnType<typeof setTimeout> | undefined
+    let cleared: unknown
+    const tracker = createSloTracker(seed, {
+      timers: {
+        setTimeout: (fn, ms) => {
+          handle = setTimeout(fn, ms)
+          return handle
+        },
+        clearTimeout: (h) => {
+          cleared = h
+          clearTimeout(h as ReturnType<typeof setTimeout>)
+        },
+      },
+    })
+    expect(handle?.hasRef()).toBe(false)
+    tracker.close()
+    expect(cleared).toBe(handle)
+
+    const time = fakeTime()
+    const faked = createSloTracker(seed, { clock: time.clock, timers: time.timers })
+    expect(time.pending).toBe(1)
+    faked.on('alert', () => {})
+    expect(time.pending).toBe(2) // the alert interval goes through the same timers
+    faked.close()
+    expect(time.pending).toBe(0)
+  })
+
+  it('given a clock but no timers, reads that clock per record and starts no slot timer', () => {
+    vi.useFakeTimers()
+    const time = fakeClock()
+    const clock = vi.fn(time.clock)
+    const tracker = createSloTracker(seed, { clock })
+    expect(vi.getTimerCount()).toBe(0)
+    const reads = clock.mock.calls.length
+    for (let i = 0; i < 10; i++) tracker.record(request)
+    expect(clock.mock.calls.length).toBe(reads + 10)
+  })
+
+  it('rejects timers that are not timer functions, naming the option', () => {
+    expect(() => createSloTracker(seed, { timers: 5 as never })).toThrow(CortexConfigError)
+    expect(() => createSloTracker(seed, { timers: { setTimeout: 'soon' } as never })).toThrow(
+      /timers\.setTimeout/,
+    )
   })
 })

@@ -13,7 +13,9 @@
  * (`slo-tracker-metrics.ts`). On a known route and status `record` reads
  * the tracker's own fields only (the parts' maps and arrays are referenced
  * from here, not reached through the parts); it calls into the route table
- * for a new route or status code, and into the windows when a slot ends.
+ * for a new route or status code, and into the windows when a record given
+ * its end time is past the slot. A record without one reads no clock: the
+ * slot timer (`slot-timer.ts`) moves the windows at each slot boundary.
  */
 import type { PromRegistryLike } from '@cortex/core'
 import { defineSlos, type SloConfig, type SloDefinitions } from './define-slos.js'
@@ -31,6 +33,7 @@ import { type ObjectiveAlertState, type SloAlertListener, SloAlerts } from './sl
 import { buildReport, type SloReport } from './slo-report.js'
 import { registerSloMetrics } from './slo-tracker-metrics.js'
 import { OPTIONS_WHERE, resolveTrackerOptions, type SloTrackerOptions } from './slo-tracker-options.js'
+import { SlotTimer } from './slot-timer.js'
 
 export type { ObjectiveAlertState, SloAlert, SloAlertListener } from './slo-alerts.js'
 export type { ObjectiveReport, RouteReport, SloReport } from './slo-report.js'
@@ -45,7 +48,11 @@ export interface RequestRecord {
   statusCode: number
   /** Wall time of the request in milliseconds. NaN, negative or infinite: counted as invalid. */
   durationMs: number
-  /** When it ended, on the tracker's clock (ms). Default: `clock()`; adapters pass it to save a clock read. */
+  /**
+   * When it ended, on the tracker's clock (ms); the adapters pass it. Without
+   * it the record counts in the windows' current 10-s slot, which a timer
+   * moves at each boundary (no clock read per record; see the `timers` option).
+   */
   at?: number
 }
 
@@ -67,7 +74,7 @@ export interface SloTracker {
    * second prom-client Registry, or an adapter such as @cortex/otel's.
    */
   registerMetrics(registry: PromRegistryLike): void
-  /** Stops the alert timer and drops listeners. */
+  /** Stops the slot and alert timers and drops listeners. */
   close(): void
 }
 
@@ -115,6 +122,10 @@ class Tracker implements SloTracker {
    * rolled the windows meanwhile; `advance` is then a no-op that catches up.
    */
   private slotEnd = Number.NEGATIVE_INFINITY
+  /** True when a record without an end time reads the clock: a clock was given without timers. */
+  private readonly clockPerRecord: boolean
+  /** Moves the windows at each slot boundary; undefined when records read the clock instead. */
+  private readonly slotTimer: SlotTimer | undefined
 
   constructor(definitions: SloDefinitions, options: SloTrackerOptions) {
     const config = resolveTrackerOptions(options)
@@ -139,6 +150,7 @@ class Tracker implements SloTracker {
       definitions,
       windows,
       this.clock,
+      config.timers,
       config.alertIntervalMs,
       config.onListenerError,
     )
@@ -153,6 +165,8 @@ class Tracker implements SloTracker {
 
     this.startedAt = this.clock()
     this.slotEnd = windows.advance(this.startedAt)
+    this.clockPerRecord = config.clockPerRecord
+    this.slotTimer = config.clockPerRecord ? undefined : new SlotTimer(windows, this.clock, config.timers)
     if (options.registry !== undefined) registerSloMetrics(options.registry, this)
   }
 
@@ -194,9 +208,10 @@ class Tracker implements SloTracker {
     }
     if (stats === undefined) stats = this.table.slowLookup(method, route)
 
+    // Without an end time the record counts in the current slot, kept current by the slot timer.
     let at = request.at
-    if (at === undefined) at = this.clock()
-    if (at >= this.slotEnd) this.slotEnd = this.windows.advance(at)
+    if (at === undefined && this.clockPerRecord) at = this.clock()
+    if (at !== undefined && at >= this.slotEnd) this.slotEnd = this.windows.advance(at)
 
     // The sketch's slot gives the histogram bucket without searching the bounds.
     const slot = stats.sketch.record(durationMs)
@@ -232,6 +247,7 @@ class Tracker implements SloTracker {
   }
 
   close(): void {
+    this.slotTimer?.stop()
     this.alerts.close()
   }
 }
