@@ -36,8 +36,8 @@ const MIN_RUN_SECONDS = 2
 
 /** An unmeasured run per mode first, low then normal, so neither mode's first measured run pays for compiling its code paths. */
 export const WARM_UP: { mode: Mode; load: ClosedLoopLoad }[] = [
-  { mode: 'low', load: { connections: CLOSED_LOOP_CLIENTS, duration: 1 } },
-  { mode: 'normal', load: { connections: CLOSED_LOOP_CLIENTS, duration: 1 } },
+  { mode: 'low', load: { connections: CLOSED_LOOP_CLIENTS, duration: 2 } },
+  { mode: 'normal', load: { connections: CLOSED_LOOP_CLIENTS, duration: 2 } },
 ]
 
 /** One measured run. */
