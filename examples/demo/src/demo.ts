@@ -4,10 +4,11 @@
  * every endpoint with a progress display, and prints what @cortex/* shows:
  * the baseline table with each SLO's pass/fail, a burst answered with 429 and
  * Retry-After, energy and CO₂ per request, and the change that low-power mode
- * makes to energy per request and latency. Writes reports/ and stops
- * everything it started.
+ * makes to energy per request and latency with the server busy (closed loop,
+ * the method of benchmarks/low-power: see low-power-comparison.ts). Writes
+ * reports/ and stops everything it started.
  *
- *   --duration <seconds>   total load time (default 45; the whole demo stays under 60 s)
+ *   --duration <seconds>   total load time (default 45: 40% baseline, 60% low-power comparison)
  *   --out <dir>            where reports go (default <repo>/reports)
  */
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -27,7 +28,21 @@ import {
 } from '@cortex/cli'
 import { config } from '@cortex-examples/shared'
 import autocannon from 'autocannon'
+import { measureKnobSteps } from './knob-steps.ts'
 import { latencyChartSvg } from './latency-chart.ts'
+import {
+  type ClosedLoopLoad,
+  COMPARISON_MODELS,
+  compareModes,
+  comparisonSchedule,
+  type Mode,
+  type ModeFigures,
+  type ModelMachine,
+  type Run,
+  runJoules,
+  TARGET_SAVING,
+  WARM_UP,
+} from './low-power-comparison.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const repo = resolve(here, '../../..')
@@ -43,23 +58,30 @@ if (!(totalSeconds >= 4)) {
   process.exit(2)
 }
 const outDir = resolve(values.out as string)
-const baselineSeconds = totalSeconds * 0.5
-const compareSeconds = totalSeconds * 0.25 // per mode
+const baselineSeconds = totalSeconds * 0.4
+/** The low-power comparison: four closed-loop runs sharing the rest. */
+const compareSeconds = totalSeconds * 0.6
 
 /** Virtual clients (distinct API keys) of the baseline and of each low-power phase. */
 const BASELINE_CLIENTS = 5000
-const PHASE_CLIENTS = 2000
+const PHASE_CLIENTS = 10_000
 
 const tty = process.stdout.isTTY === true
 const bold = (s: string) => (tty ? `\x1b[1m${s}\x1b[22m` : s)
 const heading = (s: string) => console.log(`\n${bold(`== ${s} ==`)}\n`)
 
 interface EnergyJson {
+  joules: number
+  durationSeconds: number
   estimated: boolean
   avgWatts: number
   currentWatts: number
   carbonIntensity: { gramsPerKWh: number; source: string; country?: string }
-  sources: { name: string; used: boolean; kind?: string }[]
+  sources: { name: string; used: boolean; kind?: string; details?: Record<string, unknown> }[]
+  powerBudgetWatts?: number
+  /** The machine's figures, where the meter tells them apart from this process's (the budget judges these). */
+  host?: { joules: number }
+  ram?: { watts: number }
   routes: Record<string, { requests: number; joules: number; joulesPerRequest: number; co2Grams: number }>
 }
 
@@ -171,14 +193,29 @@ function energyTable(energy: EnergyJson, routes: string[]): string {
 
 const INFERENCE = ['POST /embed/multimodal', 'POST /agents/plan', 'POST /agents/reflect'] as const
 
+/** The server's CPU time so far, from prom-client's `process_cpu_seconds_total` on `/metrics`. */
+async function serverCpuSeconds(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text()
+  const line = text.split('\n').find((l) => l.startsWith('process_cpu_seconds_total '))
+  const seconds = Number(line?.split(' ')[1])
+  if (!Number.isFinite(seconds)) throw new Error('/metrics has no process_cpu_seconds_total')
+  return seconds
+}
+
+/** Each mode's next virtual client, carried across its runs so no key repeats within a comparison. */
+const nextKey: Record<Mode, number> = { normal: 0, low: 0 }
+
+const inferenceJoules = (energy: EnergyJson) =>
+  INFERENCE.reduce((sum, route) => sum + (energy.routes[route]?.joules ?? 0), 0)
+
 /**
- * Drives the three inference endpoints at a fixed rate for `seconds` (open
- * loop: the same offered load in both modes, so energy per request compares
- * like with like) and returns the energy per request and latency.
+ * One closed-loop run: `connections` clients each send their next inference
+ * request (the three endpoints in turn, a fresh recognised key each) as soon
+ * as the last is answered, for `seconds`. Returns the server's CPU time and
+ * the wall time between the two reads around the load.
  */
-async function phase(url: string, seconds: number, label: string, rate: number) {
-  const before = await getJson<EnergyJson>(`${url}/metrics/energy`)
-  let n = 0
+async function closedLoopRun(url: string, mode: Mode, load: ClosedLoopLoad): Promise<Run> {
+  const meterBefore = await getJson<EnergyJson>(`${url}/metrics/energy`)
   const requests = INFERENCE.map((endpoint) => {
     const [method, path] = endpoint.split(' ') as [string, string]
     const sample = config.slos.requests[endpoint as keyof typeof config.slos.requests]
@@ -188,75 +225,167 @@ async function phase(url: string, seconds: number, label: string, rate: number) 
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(sample.body),
       setupRequest: (req: autocannon.Request) => {
-        req.headers = { ...req.headers, 'x-api-key': `demo-${label}-${n++ % PHASE_CLIENTS}` }
+        req.headers = { ...req.headers, 'x-api-key': `demo-${mode}-${nextKey[mode]++ % PHASE_CLIENTS}` }
         return req
       },
     }
   })
+  const cpu0 = await serverCpuSeconds(url)
+  const t0 = performance.now()
   const result = await new Promise<autocannon.Result>((done, fail) => {
-    const run = autocannon(
-      { url, connections: 6, duration: seconds, overallRate: rate, requests },
-      (err, r) => (err ? fail(err) : done(r)),
-    )
+    const run = autocannon({ url, ...load, requests }, (err, r) => (err ? fail(err) : done(r)))
     if (tty) {
       let t = 0
-      run.on('tick', () => process.stdout.write(`\r  ${label}: ${++t}/${Math.round(seconds)} s`))
-      run.on('done', () => process.stdout.write('\n'))
+      run.on('tick', () => process.stdout.write(`\r  ${mode}: ${++t}/${load.duration} s`))
+      run.on('done', () => process.stdout.write('\r\x1b[K'))
     }
   })
+  const cpu1 = await serverCpuSeconds(url)
+  const wallSeconds = (performance.now() - t0) / 1000
   await new Promise((r) => setTimeout(r, 400)) // let the meter close its last interval
-  const after = await getJson<EnergyJson>(`${url}/metrics/energy`)
-  let joules = 0
-  let count = 0
-  for (const route of INFERENCE) {
-    joules += (after.routes[route]?.joules ?? 0) - (before.routes[route]?.joules ?? 0)
-    count += (after.routes[route]?.requests ?? 0) - (before.routes[route]?.requests ?? 0)
-  }
+  const meterAfter = await getJson<EnergyJson>(`${url}/metrics/energy`)
   return {
-    joulesPerRequest: count > 0 ? joules / count : Number.NaN,
-    requests: count,
-    p95: result.latency.p97_5 ?? result.latency.p99,
-    p50: result.latency.p50,
-    estimated: after.estimated,
-    non2xx: result.non2xx,
+    mode,
+    answered: result['2xx'],
+    refused: result.non2xx + result.errors,
+    cpuSeconds: cpu1 - cpu0,
+    wallSeconds,
+    meterJoules: inferenceJoules(meterAfter) - inferenceJoules(meterBefore),
+    meterWatts:
+      ((meterAfter.host ?? meterAfter).joules - (meterBefore.host ?? meterBefore).joules) /
+      (meterAfter.durationSeconds - meterBefore.durationSeconds),
+    p50Ms: result.latency.p50,
+    p97_5Ms: result.latency.p97_5,
   }
 }
 
-async function lowPower(
-  url: string,
-  rate: number,
-): Promise<{
-  rate: number
-  normal: Awaited<ReturnType<typeof phase>>
-  low: Awaited<ReturnType<typeof phase>>
-}> {
-  heading(`Low-power mode: the same inference load (${rate} req/s) in normal mode, then in low mode`)
-  const normal = await phase(url, compareSeconds, 'normal', rate)
-  const switched = await fetch(`${url}/admin/power-mode`, {
+const setMode = async (url: string, mode: 'normal' | 'low' | 'auto') => {
+  const res = await fetch(`${url}/admin/power-mode`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ mode: 'low', reason: 'demo' }),
+    body: JSON.stringify({ mode, reason: 'demo' }),
   })
-  console.log(`  switched: ${JSON.stringify(await switched.json())}`)
-  const low = await phase(url, compareSeconds, 'low', rate)
-  await fetch(`${url}/admin/power-mode`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ mode: 'auto' }),
-  })
-  const change = (a: number, b: number) => `${b < a ? '−' : '+'}${Math.abs((1 - b / a) * 100).toFixed(1)}%`
-  console.log('\n| mode | requests | J/request | P50 (ms) | P97.5 (ms) |')
-  console.log('|---|---:|---:|---:|---:|')
-  for (const [name, p] of [
-    ['normal', normal],
-    ['low', low],
-  ] as const) {
-    console.log(`| ${name} | ${p.requests} | ${p.joulesPerRequest.toFixed(4)} | ${p.p50} | ${p.p95} |`)
-  }
-  console.log(
-    `\n  low-power mode: ${change(normal.joulesPerRequest, low.joulesPerRequest)} energy per request, ${change(normal.p50, low.p50)} median latency (${normal.estimated ? 'modelled' : 'measured'} energy)`,
+  await res.arrayBuffer()
+  if (!res.ok) throw new Error(`PUT /admin/power-mode ${mode}: ${res.status}`)
+}
+
+/** Cores and TDP of the server meter's CPU model, so the demo's models match what the server reports. */
+function modelMachine(energy: EnergyJson): ModelMachine & { tdp: string } {
+  const details = energy.sources.find((s) => s.name === 'cpu-model')?.details ?? {}
+  const cores = Number(details.cores)
+  const tdpWatts = Number(details.tdpWatts)
+  if (!(cores >= 1) || !(tdpWatts > 0)) throw new Error('/metrics/energy does not describe its CPU model')
+  return { cores, tdpWatts, tdp: String(details.tdp ?? `${tdpWatts} W`) }
+}
+
+async function lowPower(url: string, seconds: number) {
+  const schedule = comparisonSchedule(seconds)
+  const first = schedule[0] as (typeof schedule)[number]
+  heading(
+    `Low-power mode at saturation: ${first.load.connections} closed-loop clients keep the server busy; ${schedule.length} runs of ${first.load.duration} s (${schedule.map((s) => s.mode).join(', ')}) after ${WARM_UP.length} unmeasured warm-up runs of ${WARM_UP[0]?.load.duration} s`,
   )
-  return { rate, normal, low }
+  const energy = await getJson<EnergyJson>(`${url}/metrics/energy`)
+  const machine = modelMachine(energy)
+  const runs: Run[] = []
+  try {
+    for (const step of WARM_UP) {
+      await setMode(url, step.mode)
+      await closedLoopRun(url, step.mode, step.load)
+    }
+    for (const step of schedule) {
+      await setMode(url, step.mode)
+      runs.push(await closedLoopRun(url, step.mode, step.load))
+    }
+  } finally {
+    await setMode(url, 'auto')
+  }
+  const result = compareModes(runs, machine)
+  const pct = (x: number) => `${x < 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(1)}%`
+  const j = (x: number) => x.toFixed(4)
+  const models = COMPARISON_MODELS
+  console.log(
+    `| run | mode | answered | refused | server CPU s | wall s | cores busy | CPU ms/req | P50 ms | P97.5 ms | ${models.map((m) => `J/req ${m}`).join(' | ')} |`,
+  )
+  console.log(`|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|${models.map(() => '---:|').join('')}`)
+  runs.forEach((r, i) => {
+    console.log(
+      `| ${i + 1} | ${r.mode} | ${r.answered} | ${r.refused} | ${r.cpuSeconds.toFixed(2)} | ${r.wallSeconds.toFixed(2)} | ${(r.cpuSeconds / r.wallSeconds).toFixed(2)} | ${((r.cpuSeconds * 1000) / r.answered).toFixed(3)} | ${r.p50Ms} | ${r.p97_5Ms} | ${models.map((m) => j(runJoules(r, m, machine) / r.answered)).join(' | ')} |`,
+    )
+  })
+  console.log(`\n| pair (runs) | ${models.map((m) => `saving ${m}`).join(' | ')} | saving CPU time/request |`)
+  console.log(`|---|${models.map(() => '---:|').join('')}---:|`)
+  result.pairs.forEach((p, i) => {
+    console.log(
+      `| ${i + 1} (${2 * i + 1}–${2 * i + 2}) | ${models.map((m) => pct(p.saving[m])).join(' | ')} | ${pct(p.cpuSaving)} |`,
+    )
+  })
+  console.log(
+    `| median pair | ${models.map((m) => pct(result.saving[m])).join(' | ')} | ${pct(result.cpuSaving)} |`,
+  )
+  console.log(
+    `| worst pair | ${models.map((m) => pct(result.worstPair[m])).join(' | ')} | ${pct(result.worstPairCpuSaving)} |`,
+  )
+  const unequal = result.pairs
+    .map((_, i) => [runs[2 * i], runs[2 * i + 1]] as [Run, Run])
+    .map(([a, b], i) => ({ i, a: a.cpuSeconds / a.wallSeconds, b: b.cpuSeconds / b.wallSeconds }))
+    .filter(({ a, b }) => Math.max(a, b) / Math.min(a, b) > 1.25)
+  for (const { i, a, b } of unequal)
+    console.log(
+      `  pair ${i + 1}: the machine gave the server ${a.toFixed(2)} then ${b.toFixed(2)} cores (other load changed), so the idle power the models charge per request differs between its two runs`,
+    )
+  const load = (f: ModeFigures) =>
+    `${f.throughput.toFixed(0)} answered req/s, ${f.coresBusy.toFixed(2)} of ${machine.cores} cores busy, ${f.cpuMsPerRequest.toFixed(3)} CPU ms/request, ${models.map((m) => `${f.watts[m].toFixed(1)} W ${m}`).join(' / ')}`
+  console.log(`\n  load, normal: ${load(result.normal)}`)
+  console.log(`  load, low:    ${load(result.low)}`)
+  console.log(
+    `  models: server CPU time over wall time on ${machine.cores} cores, TDP ${machine.tdp}; joules ÷ requests answered 2xx`,
+  )
+  console.log(
+    `  the server's own meter (${energy.estimated ? 'modelled: Teads CPU + RAM model' : 'measured'}): ${j(result.normal.meterJoulesPerRequest)} J/request normal, ${j(result.low.meterJoulesPerRequest)} low (${pct(result.meterSaving)}, all runs together)`,
+  )
+  const budget = energy.powerBudgetWatts
+  if (budget !== undefined) {
+    const watts = result.normal.meterWatts
+    console.log(
+      watts > budget
+        ? `  power budget ${budget} W: the busy server read ${watts.toFixed(1)} W on its meter in normal mode, over the budget: the load where the budget trigger switches to low mode`
+        : `  power budget ${budget} W: the busy server read ${watts.toFixed(1)} W on its meter in normal mode, under the budget: one busy process on ${machine.cores} cores at a ${machine.tdpWatts} W TDP cannot reach it; saturation is the nearest this machine gets`,
+    )
+  }
+  if (result.normal.refused + result.low.refused > 0)
+    console.log(
+      `  note: ${result.normal.refused + result.low.refused} responses were not 2xx; their CPU is charged to the answered requests`,
+    )
+  const p50 = (mode: Mode) => runs.filter((r) => r.mode === mode).reduce((a, r) => a + r.p50Ms, 0)
+  console.log(
+    `\n  low-power mode at saturation (${first.load.connections} closed-loop clients; ${result.normal.throughput.toFixed(0)} req/s in normal mode, ${result.low.throughput.toFixed(0)} req/s in low): ${models.map((m) => `${pct(result.saving[m])} (${m})`).join(', ')} energy per request on the median pair, worst pair ${models.map((m) => pct(result.worstPair[m])).join(' / ')}; CPU time per request ${pct(result.cpuSaving)}; median latency ${pct(1 - p50('low') / p50('normal'))}`,
+  )
+  console.log(
+    `  target (≥ ${TARGET_SAVING * 100}% less energy per request under every model on the median pair, and ≥ ${TARGET_SAVING * 100}% less CPU time per request in every pair): ${result.met ? 'met' : 'NOT met'}`,
+  )
+  const knobs = measureKnobSteps()
+  const base = knobs[0]?.cpuMsPerRequest ?? Number.NaN
+  console.log(
+    "\n  Where the saving comes from: the simulated inference of the sample requests alone, in this process's CPU time, low mode's knobs added one at a time",
+  )
+  console.log('\n| knobs | inference CPU ms/request | vs normal | this step |')
+  console.log('|---|---:|---:|---:|')
+  knobs.forEach(({ step, cpuMsPerRequest }, i) => {
+    const previous = knobs[i - 1]?.cpuMsPerRequest
+    console.log(
+      `| ${step.name} | ${cpuMsPerRequest.toFixed(3)} | ${i === 0 ? '' : pct(1 - cpuMsPerRequest / base)} | ${previous === undefined ? '' : pct((previous - cpuMsPerRequest) / base)} |`,
+    )
+  })
+  console.log(
+    `\n  the rest of a request's server CPU in normal mode (HTTP, JSON, the @cortex stack, scheduling): about ${(result.normal.cpuMsPerRequest - base).toFixed(3)} of ${result.normal.cpuMsPerRequest.toFixed(3)} ms, paid in both modes; no cache here (every demo request repeats one prompt, so a cache would answer all of them)`,
+  )
+  return {
+    knobSteps: knobs.map(({ step, cpuMsPerRequest }) => ({ name: step.name, cpuMsPerRequest })),
+    method: `closed loop at saturation (${first.load.connections} clients), runs ${schedule.map((s) => s.mode).join(', ')}; server CPU time over wall time under the ${models.join(', ')} CPU power models; joules ÷ requests answered 2xx`,
+    machine,
+    runs,
+    ...result,
+  }
 }
 
 // --- main ----------------------------------------------------------------------------
@@ -294,10 +423,7 @@ try {
     ),
   )
 
-  // Half of what the slowest inference endpoint sustained in the baseline: both modes keep up.
-  const sustained = baseline.endpoints.filter((e) => e.method === 'POST').map((e) => e.requestsPerSecond)
-  const rate = Math.max(10, Math.round(Math.min(...sustained) * 0.5))
-  const comparison = await lowPower(url, rate)
+  const comparison = await lowPower(url, compareSeconds)
 
   heading('Reports')
   await mkdir(outDir, { recursive: true })
