@@ -1,6 +1,8 @@
 /**
- * Asks for low mode while the process draws more power than a budget, from
- * an @cortex/energy meter (or anything with the same `snapshot()`).
+ * Asks for low mode while the machine draws more power than a budget, from
+ * an @cortex/energy meter (or anything with the same `snapshot()`). A budget
+ * is the machine's: the thresholds apply to the meter's `host` figures (the
+ * machine's power) when it reports them, else to its own.
  *
  * Without thresholds it follows the meter's own budget decision
  * (`overBudget`: `powerBudgetWatts`, `budgetWindowMs`, `budgetHysteresis`),
@@ -17,6 +19,8 @@ export interface PowerReadingSource {
   snapshot(): {
     currentWatts: number
     avgWatts?: number
+    /** The machine's own figures (a meter that attributes this process only its share). */
+    host?: { currentWatts: number; avgWatts: number }
     budgetAverageWatts?: number | null
     /** The meter's budget decision: read when no thresholds are given. */
     overBudget?: boolean
@@ -71,9 +75,11 @@ export function powerBudgetTrigger(
     name: 'power-budget',
     read: () => {
       const s = meter.snapshot()
-      if (signal === 'average') return s.avgWatts ?? Number.NaN
+      // The machine's power: a budget is the machine's, whatever share this process has of it.
+      const power = s.host ?? s
+      if (signal === 'average') return power.avgWatts ?? Number.NaN
       if (signal === 'budget') return s.budgetAverageWatts ?? Number.NaN
-      return s.currentWatts
+      return power.currentWatts
     },
     enterAbove: options.enterAboveWatts as number,
     exitBelow: options.exitBelowWatts as number,

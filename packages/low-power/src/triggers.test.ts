@@ -49,6 +49,23 @@ describe('powerBudgetTrigger', () => {
     expect(await t.evaluate(131_000)).toBeUndefined()
   })
 
+  it("judges the machine's power, not this process's share of it", async () => {
+    // Two workers share a 120 W machine: this one is attributed 40 W, the machine draws 120 W.
+    const share = { currentWatts: 40, avgWatts: 40, host: { currentWatts: 120, avgWatts: 110 } }
+    const current = powerBudgetTrigger(
+      { snapshot: () => share },
+      { enterAboveWatts: 100, exitBelowWatts: 85 },
+    )
+    expect(await current.evaluate(0)).toBe('low')
+    const average = powerBudgetTrigger(
+      { snapshot: () => share },
+      { enterAboveWatts: 100, exitBelowWatts: 85, signal: 'average' },
+    )
+    expect(await average.evaluate(0)).toBe('low')
+    share.host.currentWatts = 60
+    expect(await current.evaluate(1)).toBeUndefined()
+  })
+
   it("can follow the meter's budget-window average instead of the latest interval", async () => {
     const snapshot = { currentWatts: 500, avgWatts: 500, budgetAverageWatts: 50 as number | null }
     const t = powerBudgetTrigger(
