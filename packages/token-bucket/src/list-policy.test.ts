@@ -4,8 +4,10 @@ import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
 import type { RateLimitDecision } from './decision.js'
 import { rateLimitHeaders } from './headers.js'
+import { settleDecisions } from './list-policy.js'
 import { memoryStore } from './memory-store.js'
-import { createRateLimiter } from './rate-limiter.js'
+import { createRateLimiter, type RateLimitPlan } from './rate-limiter.js'
+import type { RateLimitStore } from './store.js'
 
 const PLAN = 'POST /agents/plan'
 const T0 = 1_764_000_000_000
@@ -304,5 +306,164 @@ describe('list policies: headers and metrics', () => {
     limiter.reset('a')
     expect(store.size).toBe(1)
     expect(limit(sync(limiter.peek('a', PLAN)), 'tokens').remaining).toBe(1000)
+  })
+})
+
+/** A store whose list calls fail as told (throw, reject, hang), decided by a memory store otherwise. */
+function failingStore(mode: { fail: 'throw' | 'reject' | 'hang' | false }) {
+  const inner = memoryStore()
+  const store: RateLimitStore = {
+    name: 'flaky',
+    take: (...args) => inner.take(...args),
+    reset: (...args) => inner.reset(...args),
+    takeLimits(...args) {
+      if (mode.fail === 'throw') throw new Error('down')
+      if (mode.fail === 'reject') return Promise.reject(new Error('down'))
+      if (mode.fail === 'hang') return new Promise(() => {})
+      return Promise.resolve(inner.takeLimits(...args))
+    },
+    chargeLimits(...args) {
+      if (mode.fail === 'throw') throw new Error('down')
+      if (mode.fail === 'reject') return Promise.reject(new Error('down'))
+      return inner.chargeLimits(...args)
+    },
+  }
+  return { store, inner }
+}
+
+const LIST = [
+  { name: 'requests', limit: 10, window: '1m' },
+  { name: 'tokens', limit: 1000, window: '1m', unit: 'tokens' },
+] as const
+
+describe('list policies: when the store fails', () => {
+  it.each([
+    ['throws', 'throw', 'deny', false],
+    ['rejects', 'reject', 'deny', false],
+    ['does not answer in time', 'hang', 'allow', true],
+  ] as const)(
+    'a store that %s follows onStoreError, counted as an error or timeout, never rejecting',
+    async (_, fail, onStoreError, allowed) => {
+      const registry = new Registry()
+      const { store } = failingStore({ fail })
+      const limiter = createRateLimiter({
+        policies: { [PLAN]: [...LIST] },
+        store,
+        onStoreError,
+        storeTimeoutMs: 20,
+        registry,
+        logger: false,
+      })
+      const d = await limiter.consume('k', PLAN, { tokens: 5 })
+      expect(d).toMatchObject({ allowed, degraded: onStoreError })
+      // Decided without figures: nothing was reserved, so a settle is ignored.
+      await limiter.settle(d, { tokens: 0 })
+      const text = await registry.metrics()
+      expect(text).toContain('cortex_rate_limit_store_up 0')
+      expect(text).toContain(
+        `cortex_rate_limit_store_errors_total{kind="${fail === 'hang' ? 'timeout' : 'error'}"} 1`,
+      )
+      expect(text).toContain('cortex_rate_limit_settlements_total{outcome="ignored"} 1')
+    },
+  )
+
+  it('decides from a fallback store during an outage, and the fallback’s reservation settles there', async () => {
+    const { store } = failingStore({ fail: 'reject' })
+    const fallback = memoryStore()
+    const limiter = createRateLimiter({
+      policies: { [PLAN]: [...LIST] },
+      store,
+      onStoreError: fallback,
+      storeTimeoutMs: 20,
+      logger: false,
+    })
+    const d = await limiter.consume('k', PLAN, { tokens: 600 })
+    expect(d).toMatchObject({ allowed: true, degraded: 'fallback' })
+    expect(limit(d, 'tokens').remaining).toBe(400)
+    // The outage holds (no probe before the retry interval): the next decision uses the fallback too.
+    const refused = await limiter.consume('k', PLAN, { tokens: 600 })
+    expect(refused).toMatchObject({ allowed: false, degraded: 'fallback', binding: 'tokens' })
+    // Settled on the fallback that reserved it: 500 come back there, so 900 fit exactly.
+    await limiter.settle(d, { tokens: 100 })
+    expect(limit(await limiter.consume('k', PLAN, { tokens: 900 }), 'tokens').remaining).toBe(0)
+  })
+
+  it('recovers: once the store answers again, decisions carry its figures', async () => {
+    let now = T0
+    const mode: { fail: 'reject' | false } = { fail: 'reject' }
+    const { store } = failingStore(mode)
+    const events: string[] = []
+    const limiter = createRateLimiter({
+      policies: { [PLAN]: [...LIST] },
+      store,
+      onStoreError: 'allow',
+      storeRetryIntervalMs: 1000,
+      clock: () => now,
+      onEvent: (e) => events.push(e.type),
+      logger: false,
+    })
+    expect(await limiter.consume('k', PLAN)).toMatchObject({ degraded: 'allow' })
+    mode.fail = false
+    // Within the retry interval the store is not asked.
+    expect(await limiter.consume('k', PLAN)).toMatchObject({ degraded: 'allow' })
+    now += 1000
+    const d = await limiter.consume('k', PLAN)
+    expect(d).toMatchObject({ allowed: true, degraded: false })
+    expect(limit(d, 'requests').remaining).toBe(9)
+    expect(events).toEqual(['store-error', 'store-recovered'])
+  })
+
+  it('a settle whose store call fails is counted as a store error and never rejects', async () => {
+    const mode: { fail: 'reject' | 'throw' | false } = { fail: false }
+    const { store } = failingStore(mode)
+    const registry = new Registry()
+    const limiter = createRateLimiter({ policies: { [PLAN]: [...LIST] }, store, registry, logger: false })
+    const a = await limiter.consume('k', PLAN, { tokens: 10 })
+    const b = await limiter.consume('k', PLAN, { tokens: 10 })
+    mode.fail = 'reject'
+    await expect(limiter.settle(a, { tokens: 1 })).resolves.toBeUndefined()
+    mode.fail = 'throw'
+    expect(limiter.settle(b, { tokens: 1 })).toBeUndefined()
+    expect(await registry.metrics()).toContain('cortex_rate_limit_store_errors_total{kind="error"} 2')
+  })
+})
+
+describe('list policies: a request’s decisions, as adapters keep them', () => {
+  it('settleDecisions settles each reservation once with the actual cost and leaves the rest alone', () => {
+    const { limiter } = planLimiter()
+    const plan = sync(limiter.consume('k', PLAN, { tokens: 500 }))
+    const other = sync(limiter.consume('k', '*'))
+    const refused = sync(limiter.consume('j', PLAN, { tokens: 5000 }))
+    expect(settleDecisions([other, plan, refused], { tokens: 100 })).toBeUndefined()
+    expect(limit(sync(limiter.peek('k', PLAN)), 'tokens').remaining).toBe(900)
+    // Settled once: a second call changes nothing.
+    settleDecisions([plan], { tokens: 0 })
+    expect(limit(sync(limiter.peek('k', PLAN)), 'tokens').remaining).toBe(900)
+  })
+
+  it('a failed response gives back every unit but requests; a successful one keeps its estimate', () => {
+    const { limiter } = planLimiter()
+    const handler = limiter.handler({ cost: () => ({ tokens: 700 }) })
+    const input = {
+      info: { method: 'POST', path: '/agents/plan', route: undefined, clientAddress: '10.0.0.1' },
+    }
+    const failed = handler.handle({}, input) as RateLimitPlan
+    expect(handler.settles).toBe(true)
+    handler.finish(failed.decisions, true)
+    const key = '10.0.0.1'
+    const afterFailed = sync(limiter.peek(key, PLAN))
+    expect([limit(afterFailed, 'requests').remaining, limit(afterFailed, 'tokens').remaining]).toEqual([
+      9, 1000,
+    ])
+    const ok = handler.handle({}, input) as RateLimitPlan
+    handler.finish(ok.decisions, false)
+    const afterOk = sync(limiter.peek(key, PLAN))
+    expect([limit(afterOk, 'requests').remaining, limit(afterOk, 'tokens').remaining]).toEqual([8, 300])
+    // Only limiters with a unit other than requests need the response's end.
+    const plain = createRateLimiter({
+      policies: { [PLAN]: [{ name: 'a', limit: 1, window: '1m' }] },
+      logger: false,
+    })
+    expect(plain.handler({}).settles).toBe(false)
   })
 })

@@ -744,4 +744,39 @@ describe('metrics', () => {
     expect(text).toContain('cortex_rate_limit_store_up 1')
     expect(text).toContain('cortex_rate_limit_store_errors_total{kind="timeout"} 0')
   })
+
+  it('names each metric with its type and help, counts held waits, and reports the fallback store apart', async () => {
+    const registry = new Registry()
+    const fallback = memoryStore()
+    const limiter = createRateLimiter({
+      policies: { 'POST /x': { limit: 1, window: '1h', maxDelayMs: 60_000 } },
+      onStoreError: fallback,
+      registry,
+      metricPrefix: 'api_rl',
+      logger: false,
+    })
+    limiter.consume('a', 'POST /x')
+    const held = limiter.wait('a', 'POST /x', 1, { maxDelayMs: 3_600_000 })
+    held.catch(() => {})
+    const text = await registry.metrics()
+    limiter.close()
+    await expect(held).rejects.toThrow(/closed/)
+    for (const [name, type] of [
+      ['api_rl_decisions_total', 'counter'],
+      ['api_rl_settlements_total', 'counter'],
+      ['api_rl_store_errors_total', 'counter'],
+      ['api_rl_store_up', 'gauge'],
+      ['api_rl_evictions_total', 'counter'],
+      ['api_rl_keys', 'gauge'],
+      ['api_rl_pending_waits', 'gauge'],
+    ]) {
+      expect(text).toContain(`# TYPE ${name} ${type}`)
+      expect(text).toMatch(new RegExp(`# HELP ${name} \\S`))
+    }
+    expect(text).toContain('api_rl_pending_waits 1')
+    expect(text).toContain('api_rl_keys{store="primary"} 1')
+    expect(text).toContain('api_rl_keys{store="fallback"} 0')
+    expect(text).toContain('api_rl_evictions_total{store="fallback"} 0')
+    expect(text).toContain('api_rl_store_errors_total{kind="error"} 0')
+  })
 })
